@@ -1,0 +1,178 @@
+"""Checkpoints: our single-file format and the official release's, both loaded with `weights_only=True`.
+
+Ours: `{"format": "hgr", "version": 1, "config": {...}, "vocab": [words], "state_dict": {...}, "card": {...}}`.
+Official (spec section 3): `{"video_encoder": {...}, "text_encoder": {...}}` beside `int2word.npy`/`word2int.json`;
+it holds no config, so the architecture is read off the tensors' shapes (or the official `model.json`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from hgr.errors import CheckpointError
+from hgr.model import HGR, HGRConfig
+from hgr.vocab import Vocabulary
+
+FORMAT = "hgr"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    model: HGR
+    vocab: Vocabulary
+    card: dict = field(default_factory=dict)   # model card: data, preset, training time, metrics
+    path: Path | None = None
+
+    @property
+    def config(self) -> HGRConfig:
+        return self.model.cfg
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' picks CUDA when available; 'cuda' without a GPU is an error that says so."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return device
+
+
+def _read(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"refused to load {path}: it contains Python objects other than tensors and plain containers, "
+            f"which could run code when unpickled ({str(err).splitlines()[0]}). Only load checkpoints you trust, "
+            "saved with hgr or the official release.") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({err}); is the file complete?") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dictionary")
+    return obj
+
+
+def _load_weights(model: HGR, state: dict, path: Path) -> None:
+    """Copy `state` into `model` after checking every name and shape, so nothing is half-loaded."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = [f"{k} {tuple(state[k].shape)} (model wants {tuple(v.shape)})"
+                 for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"missing tensors: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected tensors: {', '.join(unexpected)}")
+    if misshaped:
+        problems.append(f"mis-shaped tensors: {', '.join(misshaped)}")
+    if problems:
+        raise CheckpointError(f"{path} does not fit the model: " + "; ".join(problems))
+    model.load_state_dict(state)
+
+
+def save(path: str | Path, model: HGR, vocab: Vocabulary, card: dict | None = None, extra: dict | None = None) -> Path:
+    """Write atomically (temp file, fsync, rename): a crash never leaves a broken or half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, "config": model.cfg.to_dict(), "vocab": list(vocab.words),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "card": card or {}}
+    if extra:
+        payload.update(extra)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:
+    """Load one of our checkpoints (config, vocabulary and card inside), in eval mode on `device`."""
+    path = Path(path)
+    obj = _read(path)
+    if obj.get("format") != FORMAT:
+        if {"video_encoder", "text_encoder"} <= set(obj):
+            raise CheckpointError(f"{path} is an official HGR checkpoint: load it with load_official() or the "
+                                  "--official-checkpoint option, with the release's int2word.npy")
+        raise CheckpointError(f"{path} is not an hgr checkpoint (no 'format': 'hgr' entry)")
+    if obj.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path} was written by a newer hgr (format version {obj['version']}); upgrade hgr")
+    try:
+        cfg = HGRConfig.from_dict(obj["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} has an invalid config: {err}") from None
+    vocab = Vocabulary(obj.get("vocab", []))
+    if len(vocab) != cfg.num_words:
+        raise CheckpointError(f"{path}: vocabulary has {len(vocab)} words but the config says {cfg.num_words}")
+    model = HGR(cfg)
+    _load_weights(model, obj.get("state_dict", {}), path)
+    return Checkpoint(model.to(resolve_device(device)).eval(), vocab, obj.get("card", {}), path)
+
+
+def infer_official_config(state: dict, model_json: str | Path | None = None) -> HGRConfig:
+    """The architecture of an official checkpoint, from its tensor shapes (and `model.json` when given)."""
+    video, text = state["video_encoder"], state["text_encoder"]
+    try:
+        dim_embed, dim_fts = video["level_embeds.0.weight"].shape
+        num_words, dim_word = text["embedding.we.weight"].shape
+        gates = text["rnn.weight_ih_l0"].shape[0] // text["rnn.weight_hh_l0"].shape[1]
+        num_roles = text["role_embedding.weight"].shape[0]
+    except KeyError as err:
+        raise CheckpointError(f"official checkpoint lacks tensor {err}; is it an HGR checkpoint?") from None
+    if gates not in (3, 4):
+        raise CheckpointError(f"cannot tell GRU from LSTM: rnn.weight_ih_l0 has {gates}x the hidden size")
+    layers = {k.split(".")[2] for k in text if k.startswith("gcn.layers.")}
+    cfg = HGRConfig(
+        dim_fts=int(dim_fts), dim_embed=int(dim_embed), num_words=int(num_words), dim_word=int(dim_word),
+        rnn_type="gru" if gates == 3 else "lstm", num_roles=int(num_roles), gcn_layers=len(layers),
+        gcn_attention=any("edge_attn_query" in k for k in text),
+        video_encoder="hierarchical" if "level_embeds.1.weight" in video else "shared")
+    if model_json is not None:
+        sub = json.loads(Path(model_json).read_text())
+        top, vcfg, tcfg = sub, sub["subcfgs"]["video_encoder"], sub["subcfgs"]["text_encoder"]
+        cfg = cfg.replace(max_frames=top.get("max_frames_in_video") or cfg.max_frames,
+                          max_words=top.get("max_words_in_sent", cfg.max_words),
+                          num_verbs=top.get("num_verbs", cfg.num_verbs), num_nouns=top.get("num_nouns", cfg.num_nouns),
+                          sigma=float(top.get("simattn_sigma", cfg.sigma)), margin=top.get("margin", cfg.margin),
+                          video_dropout=vcfg.get("dropout", cfg.video_dropout),
+                          text_dropout=tcfg.get("dropout", cfg.text_dropout),
+                          gcn_dropout=tcfg.get("gcn_dropout", cfg.gcn_dropout))
+    return cfg
+
+
+def load_official(path: str | Path, int2word: str | Path, word2int: str | Path | None = None,
+                  model_json: str | Path | None = None, device: str | torch.device = "auto") -> Checkpoint:
+    """Load an official release checkpoint with its vocabulary files (annotation/RET/int2word.npy)."""
+    path = Path(path)
+    obj = _read(path)
+    if not {"video_encoder", "text_encoder"} <= set(obj):
+        raise CheckpointError(f"{path} is not an official HGR checkpoint: it needs 'video_encoder' and "
+                              f"'text_encoder' entries, found {sorted(obj)[:6]}")
+    cfg = infer_official_config(obj, model_json)
+    vocab = Vocabulary.from_official(int2word, word2int)
+    if len(vocab) != cfg.num_words:
+        raise CheckpointError(f"{int2word} has {len(vocab)} words but {path} embeds {cfg.num_words}: "
+                              "they come from different releases")
+    model = HGR(cfg)
+    state = {f"video_encoder.{k}": v for k, v in obj["video_encoder"].items()}
+    state.update({f"text_encoder.{k}": v for k, v in obj["text_encoder"].items()})
+    _load_weights(model, state, path)
+    card = {"source": "official HGR release checkpoint", "file": str(path)}
+    return Checkpoint(model.to(resolve_device(device)).eval(), vocab, card, path)

@@ -1,0 +1,44 @@
+"""The `hgr` command line: one sub-command per module, each exposing `add_arguments(parser)` and `main(args)`.
+
+Run `hgr --help` for the list. Errors derived from `hgr.errors.HGRError` are printed as one line, without
+a traceback, and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hgr.errors import HGRError
+
+# command name -> (module, one-line help). Modules are imported only when their command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate": ("hgr.evaluate", "score a split with the paper's protocol (ours or the official release)"),
+    "index": ("hgr.indexer", "index a folder of videos into a collection (CNN frame features, resumable)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hgr", description="Hierarchical Graph Reasoning for video-text retrieval")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(importlib.import_module(args._module).main(args) or 0)
+    except HGRError as err:
+        print(f"hgr {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hgr {args.command}: interrupted", file=sys.stderr)
+        return 130

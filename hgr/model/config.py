@@ -1,0 +1,86 @@
+"""Model configuration: one dataclass, named presets (architectures as data, as in open_clip).
+
+`official` reproduces the official release (bi-GRU, 1 graph layer, 2048/1024/300, spec section 1);
+`paper` is the CVPR paper's variant (bi-LSTM, 2 graph layers); `demo` is the paper's architecture sized
+for the embedded demo world (EfficientNet-Lite0 1280-d frames, GloVe 50-d words).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# PropBank roles, index = role id (official ROLES). Any other role maps to NOUN.
+ROLES: tuple[str, ...] = (
+    "V", "ARG1", "ARG0", "ARG2", "ARG3", "ARG4", "ARGM-LOC", "ARGM-MNR", "ARGM-TMP",
+    "ARGM-DIR", "ARGM-ADV", "ARGM-PRP", "ARGM-PRD", "ARGM-COM", "ARGM-MOD", "NOUN",
+)
+
+VIDEO_ENCODERS = ("hierarchical", "shared")
+
+
+@dataclass
+class HGRConfig:
+    # --- video side (Eq. 11) ---
+    dim_fts: int = 2048            # frame feature size (ResNet-152: 2048, EfficientNet-Lite0: 1280)
+    dim_embed: int = 1024          # joint space of every level; also the text RNN's hidden size
+    video_dropout: float = 0.2
+    video_encoder: str = "hierarchical"  # 'hierarchical' (paper, Eq. 11) or 'shared' (one projection, ablation)
+    # --- text side (Eq. 1-10) ---
+    num_words: int = 10510         # vocabulary size, ids 0/1/2 = BOS/EOS/UNK
+    dim_word: int = 300
+    rnn_type: str = "gru"          # 'gru' (official) or 'lstm' (paper)
+    text_dropout: float = 0.2      # on word embeddings
+    num_roles: int = len(ROLES)
+    gcn_layers: int = 1            # graph reasoning layers (official 1, paper 2)
+    gcn_attention: bool = True     # False: mean over neighbours (ablation)
+    role_aware: bool = True        # False: no role embedding on nodes (ablation, Eq. 6 removed)
+    gcn_dropout: float = 0.5
+    # --- inputs ---
+    max_frames: int = 20
+    max_words: int = 30
+    num_verbs: int = 4
+    num_nouns: int = 6
+    # --- matching and loss (Eq. 12-14) ---
+    sigma: float = 4.0             # inverse temperature of the frame softmax in local matching (lambda, Eq. 12)
+    margin: float = 0.2            # contrastive margin (Delta, Eq. 14)
+
+    def __post_init__(self) -> None:
+        if self.rnn_type not in ("gru", "lstm"):
+            raise ValueError(f"rnn_type must be 'gru' or 'lstm', got {self.rnn_type!r}")
+        if self.video_encoder not in VIDEO_ENCODERS:
+            raise ValueError(f"video_encoder must be one of {VIDEO_ENCODERS}, got {self.video_encoder!r}")
+        if self.gcn_layers < 0:
+            raise ValueError(f"gcn_layers must be >= 0, got {self.gcn_layers}")
+
+    @property
+    def num_nodes(self) -> int:
+        """Graph nodes: event + action slots + entity slots."""
+        return 1 + self.num_verbs + self.num_nouns
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> HGRConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    def replace(self, **changes) -> HGRConfig:
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, HGRConfig] = {
+    "official": HGRConfig(),
+    "paper": HGRConfig(rnn_type="lstm", gcn_layers=2),
+    "demo": HGRConfig(dim_fts=1280, dim_embed=384, dim_word=50, rnn_type="lstm", gcn_layers=2, num_words=0),
+}
+
+
+def preset(name: str, **overrides) -> HGRConfig:
+    """A copy of a named preset with `overrides` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name].replace(**overrides)

@@ -1,0 +1,86 @@
+"""The HGR model: `encode_video`, `encode_text`, then `score` (fusion of Eq. 13), then `forward` for training."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hgr.model.config import HGRConfig
+from hgr.model.matching import FrameStats, contrastive_loss, cosine, local_attentive_matching
+from hgr.model.text import TextEmbedding, TextEncoder
+from hgr.model.video import VideoEmbedding, VideoEncoder
+
+LEVELS = ("event", "action", "entity", "fused")
+
+
+@dataclass
+class Scores:
+    """Similarities of a batch of videos (rows) and captions (columns) at each level, and their fusion."""
+    event: torch.Tensor      # [Bv, Bc] s_e
+    action: torch.Tensor     # [Bv, Bc] s_a
+    entity: torch.Tensor     # [Bv, Bc] s_o
+    fused: torch.Tensor      # [Bv, Bc] (s_e + s_a + s_o) / 3, Eq. 13
+    action_alignment: torch.Tensor | None = None  # [Bv, Bc, num_verbs, F] phi of Eq. 12 (frame alignment)
+    entity_alignment: torch.Tensor | None = None  # [Bv, Bc, num_nouns, F]
+
+    def level(self, name: str) -> torch.Tensor:
+        return getattr(self, name)
+
+
+@dataclass
+class VideoIndex:
+    """Video side prepared for matching: what the searcher caches per collection and checkpoint."""
+    event: torch.Tensor      # [Bv, D]
+    actions: FrameStats
+    entities: FrameStats
+
+    @classmethod
+    def of(cls, video: VideoEmbedding) -> VideoIndex:
+        return cls(video.event, FrameStats.of(video.actions, video.frame_mask),
+                   FrameStats.of(video.entities, video.frame_mask))
+
+    def __getitem__(self, index) -> VideoIndex:
+        return VideoIndex(self.event[index], self.actions[index], self.entities[index])
+
+    def to(self, device=None, dtype=None) -> VideoIndex:
+        return VideoIndex(self.event.to(device=device, dtype=dtype), self.actions.to(device, dtype),
+                          self.entities.to(device, dtype))
+
+
+class HGR(nn.Module):
+    def __init__(self, cfg: HGRConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.video_encoder = VideoEncoder(cfg)
+        self.text_encoder = TextEncoder(cfg)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode_video(self, frames: torch.Tensor, lengths: torch.Tensor) -> VideoEmbedding:
+        """frames [Bv, F, dim_fts] zero padded, lengths [Bv]."""
+        return self.video_encoder(frames, lengths)
+
+    def encode_text(self, captions) -> TextEmbedding:
+        """captions: a `hgr.inputs.CaptionBatch`."""
+        return self.text_encoder(captions.ids, captions.lengths, captions.verb_masks, captions.noun_masks,
+                                 captions.node_roles, captions.edges)
+
+    def score(self, video: VideoEmbedding | VideoIndex, text: TextEmbedding, alignment: bool = False) -> Scores:
+        """Every video against every caption at the three levels, and fused (Eq. 12-13)."""
+        index = video if isinstance(video, VideoIndex) else VideoIndex.of(video)
+        event = cosine(index.event, text.event)
+        action, action_phi = local_attentive_matching(index.actions, text.actions, text.action_valid,
+                                                      self.cfg.sigma, alignment)
+        entity, entity_phi = local_attentive_matching(index.entities, text.entities, text.entity_valid,
+                                                      self.cfg.sigma, alignment)
+        fused = (event + action + entity) / 3
+        return Scores(event, action, entity, fused, action_phi, entity_phi)
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor, captions,
+                same_video: torch.Tensor | None = None) -> torch.Tensor:
+        """Training loss of a batch of paired (video i, caption i) (Eq. 14)."""
+        scores = self.score(self.encode_video(frames, lengths), self.encode_text(captions))
+        return contrastive_loss(scores.fused, self.cfg.margin, same_video)

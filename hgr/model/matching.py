@@ -1,0 +1,86 @@
+"""Video-text matching (paper section 3.3, Eq. 12-14; official generate_scores, spec section 4).
+
+One implementation serves training, evaluation, search and the app. Local attentive matching is computed
+from per-video frame statistics (raw frames, inverse norms, Gram matrix) so that the attended video vector
+u = sum_f phi_f v_f never has to be materialised: u.c = sum_f phi_f (v_f.c) and |u|^2 = phi^T G phi.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+NEG_INF = -1e18
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Official cosine_sim: [Bv, D] x [Bc, D] -> [Bv, Bc], eps 1e-18 inside each sqrt."""
+    a_inv = torch.rsqrt(a.pow(2).sum(-1) + 1e-18)
+    b_inv = torch.rsqrt(b.pow(2).sum(-1) + 1e-18)
+    return (a @ b.T) * a_inv[:, None] * b_inv[None, :]
+
+
+@dataclass
+class FrameStats:
+    """What local matching needs from one level of a batch of videos; cacheable per collection."""
+    frames: torch.Tensor     # [Bv, F, D] raw level embeddings v_x
+    inv_norms: torch.Tensor  # [Bv, F] 1 / sqrt(|v_f|^2 + 1e-18)
+    gram: torch.Tensor       # [Bv, F, F] v_f . v_g
+    mask: torch.Tensor       # [Bv, F] bool, real frames
+
+    @classmethod
+    def of(cls, frames: torch.Tensor, mask: torch.Tensor) -> FrameStats:
+        return cls(frames=frames, inv_norms=torch.rsqrt(frames.pow(2).sum(-1) + 1e-18),
+                   gram=frames @ frames.transpose(1, 2), mask=mask)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> FrameStats:
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype)
+        return FrameStats(move(self.frames), move(self.inv_norms), move(self.gram), self.mask.to(device))
+
+    def __getitem__(self, index) -> FrameStats:
+        return FrameStats(self.frames[index], self.inv_norms[index], self.gram[index], self.mask[index])
+
+
+def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: torch.Tensor, sigma: float,
+                             return_alignment: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Eq. 12 with the official normalisation; returns scores [Bv, Bc] and optionally phi [Bv, Bc, P, F].
+
+    phrases: [Bc, P, D] action or entity node embeddings; valid: [Bc, P] bool. The score of a caption is the
+    mean over its valid phrases (the official code; the paper writes a sum); no valid phrase gives 0.
+    """
+    frames = video.frames.to(phrases.dtype)
+    dots = torch.einsum("ifd,jpd->ijfp", frames, phrases)                     # [Bv, Bc, F, P] v_f . c_p
+    phrase_inv = torch.rsqrt(phrases.pow(2).sum(-1) + 1e-18)                  # [Bc, P]
+    sims = dots * video.inv_norms.to(dots.dtype)[:, None, :, None] * phrase_inv[None, :, None, :]  # s_ij
+    frame_mask = video.mask[:, None, :, None]                                 # [Bv, 1, F, 1]
+    sims = sims.masked_fill(~frame_mask, 0).clamp(min=0)                      # [s]_+
+    sims = sims / sims.norm(dim=2, keepdim=True).clamp(min=1e-10)             # / sqrt(sum_f s^2)
+    phi = torch.softmax((sims * sigma).masked_fill(~frame_mask, NEG_INF), dim=2)  # [Bv, Bc, F, P]
+
+    u_dot_c = (phi * dots).sum(2)                                             # [Bv, Bc, P]
+    gram = video.gram.to(phi.dtype)
+    u_sq = (phi * torch.einsum("ifg,ijgp->ijfp", gram, phi)).sum(2)           # |u|^2 = phi^T G phi
+    c_norm = phrases.norm(dim=-1).clamp(min=1e-10)                            # [Bc, P]
+    r = u_dot_c / (u_sq.clamp(min=0).sqrt().clamp(min=1e-10) * c_norm[None])  # cos(u, c_p)
+
+    valid_f = valid.to(r.dtype)[None]                                         # [1, Bc, P]
+    scores = (r * valid_f).sum(2) / valid_f.sum(2).clamp(min=1)
+    alignment = phi.transpose(2, 3) if return_alignment else None
+    return scores, alignment
+
+
+def contrastive_loss(scores: torch.Tensor, margin: float, same_video: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 14, hardest negative in both directions, each direction averaged over the batch (official).
+
+    scores: [B, B] fused scores of video i and caption j, positives on the diagonal. `same_video` [B, B] bool
+    marks pairs that are not negatives (another caption of the same video), excluded like the diagonal.
+    """
+    positives = scores.diagonal()
+    not_negative = torch.eye(scores.shape[0], dtype=torch.bool, device=scores.device)
+    if same_video is not None:
+        not_negative = not_negative | same_video
+    cost_caption = (margin + scores - positives[:, None]).clamp(min=0).masked_fill(not_negative, 0)  # (v+, c-)
+    cost_video = (margin + scores - positives[None, :]).clamp(min=0).masked_fill(not_negative, 0)    # (v-, c+)
+    batch = scores.shape[0]
+    return cost_caption.max(dim=1).values.sum() / batch + cost_video.max(dim=0).values.sum() / batch

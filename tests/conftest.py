@@ -1,0 +1,26 @@
+"""Shared fixtures: the official parity case (made by the unmodified official code, tests/data/parity/README.txt)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PARITY = Path(__file__).parent / "data" / "parity"
+
+
+@pytest.fixture(scope="session")
+def parity_dir() -> Path:
+    return PARITY
+
+
+@pytest.fixture(scope="session")
+def expected() -> dict[str, np.ndarray]:
+    with np.load(PARITY / "expected.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="session")
+def parity_graphs() -> dict:
+    return json.loads((PARITY / "root" / "annotation" / "RET" / "sent2rolegraph.augment.json").read_text())
