@@ -29,6 +29,7 @@ class Checkpoint:
     vocab: Vocabulary
     card: dict = field(default_factory=dict)   # model card: data, preset, training time, metrics
     path: Path | None = None
+    extra: dict = field(default_factory=dict)  # anything else saved beside the model (training state on resume)
 
     @property
     def config(self) -> HGRConfig:
@@ -83,13 +84,18 @@ def _load_weights(model: HGR, state: dict, path: Path) -> None:
 
 
 def save(path: str | Path, model: HGR, vocab: Vocabulary, card: dict | None = None, extra: dict | None = None) -> Path:
-    """Write atomically (temp file, fsync, rename): a crash never leaves a broken or half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a checkpoint atomically: a crash never leaves a broken or half-written file."""
     payload = {"format": FORMAT, "version": VERSION, "config": model.cfg.to_dict(), "vocab": list(vocab.words),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "card": card or {}}
     if extra:
         payload.update(extra)
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: dict, path: str | Path) -> Path:
+    """torch.save to a temporary file beside `path`, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -123,7 +129,9 @@ def load(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:
         raise CheckpointError(f"{path}: vocabulary has {len(vocab)} words but the config says {cfg.num_words}")
     model = HGR(cfg)
     _load_weights(model, obj.get("state_dict", {}), path)
-    return Checkpoint(model.to(resolve_device(device)).eval(), vocab, obj.get("card", {}), path)
+    standard = {"format", "version", "config", "vocab", "state_dict", "card"}
+    extra = {k: v for k, v in obj.items() if k not in standard}
+    return Checkpoint(model.to(resolve_device(device)).eval(), vocab, obj.get("card", {}), path, extra)
 
 
 def infer_official_config(state: dict, model_json: str | Path | None = None) -> HGRConfig:

@@ -13,26 +13,35 @@ from hgr.errors import HGRError
 
 # command name -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("hgr.train", "train HGR on a collection (resumable, best epoch by validation rsum)"),
     "evaluate": ("hgr.evaluate", "score a split with the paper's protocol (ours or the official release)"),
+    "parse": ("hgr.parsing.cli", "typed sentences or AllenNLP SRL output -> official role graphs"),
+    "srl-eval": ("hgr.parsing.srl_eval", "score the semantic role parser on CoNLL-2012 gold (verbal predicates)"),
+    "srl-train": ("hgr.parsing.srl_train", "train the parser's argument labeller on CoNLL-2012 gold"),
     "index": ("hgr.indexer", "index a folder of videos into a collection (CNN frame features, resumable)"),
+    "serve": ("hgr.app.server", "the web app: search a collection and see why it ranked that way"),
+    "demo-world": ("hgr.demo_world.cli", "generate the demo world: clips, captions, ground truth, splits"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported (so `hgr --help` and each command start fast)."""
     parser = argparse.ArgumentParser(prog="hgr", description="Hierarchical Graph Reasoning for video-text retrieval")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(cmd)
+        if name == command:
+            importlib.import_module(module).add_arguments(cmd)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     if not getattr(args, "_module", None):
-        parser.print_help()
+        build_parser().print_help()
         return 1
     try:
         return int(importlib.import_module(args._module).main(args) or 0)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hgr.inputs import collection_inputs
 from hgr.metrics import format_table, official_names, retrieval_metrics
 from hgr.model import LEVELS
 from hgr.search import Searcher
@@ -105,10 +106,7 @@ def main(args: argparse.Namespace) -> int:
         video_ids = collection.split(split)
     else:
         raise HGRError("give --collection DIR --checkpoint FILE, or --official-root ROOT --official-checkpoint FILE")
-    collection.check_dim(ckpt.config.dim_fts, what=str(ckpt.path))
-
-    max_frames = ckpt.config.max_frames
-    searcher = Searcher(ckpt, lambda v: collection.frame_features(v, max_frames)[0], video_ids,
+    searcher = Searcher(ckpt, collection_inputs(collection, ckpt.config), video_ids,
                         graph_lookup(collection.role_graphs))
     result = score_split(searcher, video_ids, collection.captions)
     metrics = result.metrics()

@@ -125,3 +125,29 @@ def collate_frames(features: Sequence[np.ndarray], max_frames: int) -> tuple[tor
     for i, (f, n) in enumerate(zip(features, lengths)):
         out[i, :n] = f[:n]
     return torch.from_numpy(out), torch.tensor(lengths, dtype=torch.int64)
+
+
+def frame_inputs(features: np.ndarray, regions: np.ndarray | None, cfg: HGRConfig) -> np.ndarray:
+    """One video's model input [n, frame_dim] from raw features [num_frames, dim] (+ regions [num_frames, cells,
+    dim]): the official frame resampling, then each frame's region cells appended when the model uses them."""
+    from hgr.features import select_frames
+
+    frames, n = select_frames(features, cfg.max_frames)
+    if not cfg.num_regions:
+        return frames
+    if regions is None or regions.ndim != 3 or regions.shape[1] != cfg.num_regions:
+        got = None if regions is None else regions.shape
+        raise ValueError(f"this model needs {cfg.num_regions} region cells per frame, the video has {got}; "
+                         "index the collection with --regions 1x2")
+    cells, _ = select_frames(regions.reshape(len(regions), -1), cfg.max_frames)
+    return np.concatenate([frames, cells], axis=1)
+
+
+def collection_inputs(collection, cfg: HGRConfig):
+    """`video_id -> model input` for a collection, after checking that its features fit `cfg`."""
+    collection.check_dim(cfg.dim_fts, what="the model")
+
+    def load(video_id: str) -> np.ndarray:
+        regions = collection.region_features(video_id) if cfg.num_regions else None
+        return frame_inputs(collection.features(video_id), regions, cfg)
+    return load

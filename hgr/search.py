@@ -5,19 +5,53 @@ and Gram matrices); captions are encoded in batches and scored against every vid
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from hgr.checkpoint import Checkpoint
+from hgr.checkpoint import Checkpoint, atomic_torch_save
 from hgr.inputs import CaptionInputs, caption_inputs, collate_captions, collate_frames
 from hgr.model import LEVELS, TextEmbedding, VideoIndex
 from hgr.model.matching import FrameStats
 
 # pairs (video, caption) scored at once; bounds the [Bv, Bc, F, P] temporaries of local matching
 PAIRS_PER_CHUNK = 200_000
+# collections at least this large get an HNSW event index in two-stage search (exact flat index below)
+HNSW_FROM = 50_000
+
+
+def index_cache_path(collection, checkpoint: Checkpoint) -> Path:
+    """Where the encoded video side of `collection` under `checkpoint` is cached: the collection's cache/ folder
+    (or ~/.cache/hgr when that is not writable), named by a hash of the weights, config, videos and features."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(checkpoint.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(repr(sorted(checkpoint.config.to_dict().items())).encode())
+    digest.update("\n".join(collection.video_ids).encode())
+    features = Path(collection.features_path)
+    if features.exists():
+        stat = features.stat()
+        digest.update(f"{features.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    folder = Path(collection.root) / "cache" if collection.root is not None else None
+    if folder is None or not _writable(folder):
+        folder = Path.home() / ".cache" / "hgr"
+    return folder / f"index-{digest.hexdigest()[:20]}.pt"
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".probe"
+        probe.touch()
+        probe.unlink()
+        return True
+    except OSError:
+        return False
 
 
 def _pad_frames(t: torch.Tensor, width: int, dims: int) -> torch.Tensor:
@@ -54,12 +88,77 @@ class Encoded:
     inputs: list[CaptionInputs]
 
 
+@dataclass
+class Ranked:
+    """Top results of one query, with the trace the demo draws (numpy, on the CPU)."""
+    ids: list[str]                       # ranked best first (video ids, or captions for video-to-text)
+    scores: dict[str, np.ndarray]        # level -> [k], for event, action, entity, fused
+    action_alignment: np.ndarray         # [k, num_verbs, F] frame weights phi of each action node (Eq. 12)
+    entity_alignment: np.ndarray         # [k, num_nouns, F]
+    frame_counts: list[int]              # real frames of each result's video
+
+
+@dataclass
+class QueryTrace:
+    """How a sentence was encoded: its graph inputs, word attention and per-layer graph attention."""
+    sentence: str
+    inputs: CaptionInputs
+    word_attention: np.ndarray           # [num_words]
+    graph_attention: list[np.ndarray]    # per layer [N, N], row = receiving node
+
+
+def _top(fused: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.topk(fused, min(k, fused.shape[0])).indices
+
+
+def _select(text: TextEmbedding, rows: torch.Tensor | slice) -> TextEmbedding:
+    """Some captions of an encoded batch (the matching inputs only)."""
+    return TextEmbedding(text.event[rows], text.actions[rows], text.entities[rows], text.action_valid[rows],
+                         text.entity_valid[rows], torch.empty(0), [])
+
+
+def _ranked(model, index: VideoIndex, text: TextEmbedding, order: torch.Tensor, ids: list[str],
+            video_to_text: bool) -> Ranked:
+    """Re-score the chosen pairs with the frame alignment kept (cheap: k pairs)."""
+    if not video_to_text:                                         # text -> video: k videos x 1 caption
+        s = model.score(index[order], text, alignment=True)
+        pick = (slice(None), 0)
+        lengths = index.actions.mask[order].sum(1)
+    else:                                                         # video -> text: 1 video x k captions
+        s = model.score(index, _select(text, order), alignment=True)
+        pick = (0, slice(None))
+        lengths = index.actions.mask.sum(1).expand(len(order))
+    scores = {level: s.level(level)[pick].cpu().numpy() for level in LEVELS}
+    if s.action_alignment is None:                                # global matching has no frame alignment
+        return Ranked([ids[i] for i in order.tolist()], scores, np.zeros((len(order), 0, 0)),
+                      np.zeros((len(order), 0, 0)), [int(n) for n in lengths.tolist()])
+    return Ranked(ids=[ids[i] for i in order.tolist()], scores=scores,
+                  action_alignment=s.action_alignment[pick].cpu().numpy(),
+                  entity_alignment=s.entity_alignment[pick].cpu().numpy(),
+                  frame_counts=[int(n) for n in lengths.tolist()])
+
+
+def trace_of(encoded: Encoded, i: int, sentence: str) -> QueryTrace:
+    text = encoded.text
+    n = len(encoded.inputs[i].ids)
+    return QueryTrace(sentence, encoded.inputs[i], text.word_attention[i, :n].cpu().numpy(),
+                      [a[i].cpu().numpy() for a in text.graph_attention])
+
+
+
+
 class Searcher:
     """Scores captions against the videos of a collection with one checkpoint."""
 
     def __init__(self, checkpoint: Checkpoint, features: Callable[[str], np.ndarray], video_ids: Sequence[str],
-                 graphs: Callable[[str], list], batch_size: int = 128) -> None:
-        """`features(video_id)` gives resampled frame features [n, dim]; `graphs(sentence)` its role graph."""
+                 graphs: Callable[[str], list], batch_size: int = 128, cache: str | Path | None = None,
+                 storage: torch.dtype = torch.float32) -> None:
+        """`features(video_id)` gives a video's model input [n, frame_dim]; `graphs(sentence)` its role graph.
+
+        `cache`: a file for the encoded video side (see `index_cache_path`); read when present and valid for
+        these videos, written after the first encoding. `storage`: dtype the frame embeddings are kept in
+        (float16/bfloat16 halve the memory; scoring still computes in float32).
+        """
         self.checkpoint = checkpoint
         self.model = checkpoint.model
         self.cfg = checkpoint.model.cfg
@@ -67,7 +166,10 @@ class Searcher:
         self.features = features
         self.graphs = graphs
         self.batch_size = batch_size
+        self.cache = Path(cache) if cache else None
+        self.storage = storage
         self._index: VideoIndex | None = None
+        self._event_index = None                       # FAISS index over event vectors, built on first use
 
     @property
     def device(self) -> torch.device:
@@ -75,9 +177,41 @@ class Searcher:
 
     @property
     def index(self) -> VideoIndex:
+        """The encoded video side, from the cache file when it is valid, else encoded (and cached) now."""
         if self._index is None:
-            self._index = self.encode_videos(self.video_ids)
+            index = self._read_cache()
+            if index is None:
+                index = self.encode_videos(self.video_ids)
+                self._write_cache(index)
+            index = index.to(self.device)
+            if self.storage != torch.float32:                      # only the frame embeddings: they are the bulk
+                for stats in (index.actions, index.entities):
+                    stats.frames = stats.frames.to(self.storage)
+            self._index = index
         return self._index
+
+    def _read_cache(self) -> VideoIndex | None:
+        if self.cache is None or not self.cache.is_file():
+            return None
+        try:
+            obj = torch.load(self.cache, map_location="cpu", weights_only=True)
+        except Exception:                              # unreadable or foreign: rebuilt and overwritten
+            return None
+        if obj.get("video_ids") != self.video_ids:
+            return None
+        t = obj["tensors"]
+        return VideoIndex(t["event"], FrameStats(t["actions"], t["actions_inv"], t["actions_gram"], t["mask"]),
+                          FrameStats(t["entities"], t["entities_inv"], t["entities_gram"], t["mask"]))
+
+    def _write_cache(self, index: VideoIndex) -> None:
+        if self.cache is None:
+            return
+        tensors = {"event": index.event, "actions": index.actions.frames, "actions_inv": index.actions.inv_norms,
+                   "actions_gram": index.actions.gram, "entities": index.entities.frames,
+                   "entities_inv": index.entities.inv_norms, "entities_gram": index.entities.gram,
+                   "mask": index.actions.mask}
+        atomic_torch_save({"video_ids": self.video_ids, "tensors": {k: v.cpu() for k, v in tensors.items()}},
+                          self.cache)
 
     @torch.no_grad()
     def encode_videos(self, video_ids: Sequence[str]) -> VideoIndex:
@@ -98,21 +232,81 @@ class Searcher:
                  for i in range(0, len(items), self.batch_size)]
         return Encoded(parts[0] if len(parts) == 1 else _cat_text(parts), items)
 
-    @torch.no_grad()
     def score_matrix(self, sentences: Sequence[str]) -> dict[str, np.ndarray]:
         """Every video (rows, `video_ids` order) against every sentence (columns): {level: [n_vid, n_cap]}."""
-        text = self.encode_captions(sentences).text
-        index = self.index
-        n_vid, n_cap = len(self.video_ids), len(sentences)
+        return self.score_encoded(self.encode_captions(sentences).text)
+
+    @torch.no_grad()
+    def score_encoded(self, text: TextEmbedding) -> dict[str, np.ndarray]:
+        """Every video against every encoded caption: {level: [n_vid, n_cap]}, in chunks of bounded memory."""
+        n_vid, n_cap = len(self.video_ids), text.event.shape[0]
         out = {level: np.empty((n_vid, n_cap), dtype=np.float32) for level in LEVELS}
         cap_chunk = max(1, min(n_cap, PAIRS_PER_CHUNK // max(n_vid, 1)))
         vid_chunk = max(1, min(n_vid, PAIRS_PER_CHUNK // cap_chunk))
         for c in range(0, n_cap, cap_chunk):
-            sub = TextEmbedding(text.event[c:c + cap_chunk], text.actions[c:c + cap_chunk],
-                                text.entities[c:c + cap_chunk], text.action_valid[c:c + cap_chunk],
-                                text.entity_valid[c:c + cap_chunk], text.word_attention, [])
+            sub = _select(text, slice(c, c + cap_chunk))
             for v in range(0, n_vid, vid_chunk):
-                scores = self.model.score(index[v:v + vid_chunk], sub)
+                scores = self.model.score(self._rows(slice(v, v + vid_chunk)), sub)
                 for level in LEVELS:
                     out[level][v:v + vid_chunk, c:c + cap_chunk] = scores.level(level).cpu().numpy()
         return out
+
+    def _rows(self, rows: torch.Tensor | slice) -> VideoIndex:
+        """Some videos of the index, in float32 whatever the storage dtype."""
+        part = self.index[rows]
+        if self.storage != torch.float32:
+            for stats in (part.actions, part.entities):
+                stats.frames = stats.frames.float()
+        return part
+
+    def event_index(self):
+        """FAISS inner-product index over the normalised video event vectors (HNSW beyond `HNSW_FROM` videos)."""
+        if self._event_index is None:
+            import faiss
+
+            vectors = torch.nn.functional.normalize(self.index.event.float(), dim=1).cpu().numpy()
+            dim = vectors.shape[1]
+            if len(vectors) >= HNSW_FROM:
+                index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+                index.hnsw.efConstruction = 80
+                index.hnsw.efSearch = 256
+            else:
+                index = faiss.IndexFlatIP(dim)
+            index.add(vectors)
+            self._event_index = index
+        return self._event_index
+
+    def candidates(self, event: torch.Tensor, pool: int) -> torch.Tensor:
+        """Rows of the `pool` videos closest to a caption's event vector [1, D] (first stage of two-stage search)."""
+        query = torch.nn.functional.normalize(event.float(), dim=1).cpu().numpy()
+        _, rows = self.event_index().search(query, min(pool, len(self.video_ids)))
+        rows = rows[0][rows[0] >= 0]
+        return torch.from_numpy(rows.astype(np.int64)).to(self.device)
+
+    @torch.no_grad()
+    def search(self, sentence: str, top_k: int = 10, pool: int | None = None) -> tuple[Ranked, QueryTrace]:
+        """Rank the indexed videos for one (already normalised) sentence by fused score, best first.
+
+        Exact over every video by default; with `pool`, two-stage: the `pool` nearest videos at the event level
+        (FAISS), re-ranked by the exact fused score.
+        """
+        encoded = self.encode_captions([sentence])
+        if pool is None or pool >= len(self.video_ids):
+            fused = torch.from_numpy(self.score_encoded(encoded.text)["fused"][:, 0])
+            order = _top(fused, top_k).to(self.device)
+        else:
+            rows = self.candidates(encoded.text.event, pool)
+            fused = self.model.score(self._rows(rows), encoded.text).fused[:, 0]
+            order = rows[_top(fused, top_k)]
+        ranked = _ranked(self.model, self._rows(order), encoded.text, torch.arange(len(order)),
+                         [self.video_ids[i] for i in order.tolist()], False)
+        return ranked, trace_of(encoded, 0, sentence)
+
+    @torch.no_grad()
+    def search_video(self, features: np.ndarray, captions: Sequence[str], encoded: Encoded,
+                     top_k: int = 10) -> Ranked:
+        """Rank `captions` (encoded once, as `encoded`) for one clip's resampled frame features [n, dim]."""
+        frames, lengths = collate_frames([features], self.cfg.max_frames)
+        index = VideoIndex.of(self.model.encode_video(frames.to(self.device), lengths.to(self.device)))
+        fused = self.model.score(index, encoded.text).fused[0]
+        return _ranked(self.model, index, encoded.text, _top(fused, top_k), list(captions), True)

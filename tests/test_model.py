@@ -136,3 +136,39 @@ def test_trace_has_per_layer_attention_and_alignment(setup):
     torch.testing.assert_close(s.entity_alignment[1, 0, 0, :3].sum(), torch.tensor(1.0))
     assert s.entity_alignment[1, 0, 0, 3:].abs().sum() == 0                   # padded frames get no weight
     assert text.word_attention.shape == (1, 9) and video.frame_attention.shape == (2, 6)
+
+
+def test_vsepp_baseline_is_one_global_cosine(setup):
+    from hgr.model import ABLATIONS
+    from hgr.model.matching import cosine
+
+    vocab = setup
+    cfg = small_config(**ABLATIONS["vsepp"])
+    model = HGR(cfg).eval()
+    frames, lengths = torch.rand(2, 5, cfg.dim_fts), torch.tensor([5, 2])
+    batch = collate_captions([caption_inputs(SENT, GRAPH, vocab, cfg)])
+    with torch.no_grad():
+        s = model.score(model.encode_video(frames, lengths), model.encode_text(batch))
+        video = model.video_encoder.level_embeds[0](frames)
+        pooled = torch.stack([video[0, :5].mean(0), video[1, :2].mean(0)])        # mean over real frames
+        words = model.text_encoder.encode_words(batch.ids, batch.lengths).mean(1)   # mean over the 9 words
+    torch.testing.assert_close(s.fused, cosine(pooled, words))
+    assert torch.equal(s.action, torch.zeros(2, 1)) and len(model.text_encoder.gcn.layers) == 0
+
+
+def test_spatiotemporal_encoder_sees_order_and_ignores_padding(setup):
+    vocab = setup
+    cfg = small_config(video_encoder="spatiotemporal", num_regions=2)
+    model = HGR(cfg).eval()
+    frames, lengths = torch.rand(2, 5, cfg.frame_dim), torch.tensor([5, 3])
+    batch = collate_captions([caption_inputs(SENT, GRAPH, vocab, cfg)])
+    with torch.no_grad():
+        text = model.encode_text(batch)
+        base = model.score(model.encode_video(frames, lengths), text)
+        junk = frames.clone()
+        junk[1, 3:] = 1e3
+        padded = model.score(model.encode_video(junk, lengths), text)
+        reversed_ = model.score(model.encode_video(frames.flip(1)[:1], lengths[:1]), text)
+    torch.testing.assert_close(padded.fused, base.fused, atol=1e-6, rtol=0)
+    assert torch.isfinite(base.fused).all()
+    assert (reversed_.fused[0] - base.fused[0]).abs().max() > 1e-4        # frame order matters

@@ -55,3 +55,19 @@ def test_official_vocabulary_maps_oov_to_unk(parity_dir):
     ann = parity_dir / "root" / "annotation" / "RET"
     vocab = Vocabulary.from_official(ann / "int2word.npy", ann / "word2int.json")
     assert vocab.encode(["a", "xylophonist", "Man"]) == [vocab.index["a"], 2, 2]
+
+
+def test_evaluate_cli_on_the_official_root_reproduces_every_score(parity_dir, expected, tmp_path, capsys):
+    from hgr.cli import main
+
+    out = tmp_path / "scores.npz"
+    assert main(["evaluate", "--official-root", str(parity_dir / "root"), "--official-checkpoint",
+                 str(parity_dir / "checkpoint.pth"), "--split", "tst", "--save-scores", str(out)]) == 0
+    assert '"rsum": 445.0' in capsys.readouterr().out                  # the official scores.csv
+    with np.load(out) as got:
+        assert got["captions"].tolist() == expected["captions"].tolist()
+        assert got["video_names"].tolist() == expected["video_names"].tolist()
+        for ours, theirs in [("event", "sent_scores"), ("action", "verb_scores"), ("entity", "noun_scores"),
+                             ("fused", "fused_scores")]:
+            assert got[ours].dtype.kind == "f"
+            np.testing.assert_allclose(got[ours], expected[theirs], atol=ATOL, err_msg=ours)

@@ -15,7 +15,7 @@ ROLES: tuple[str, ...] = (
     "ARGM-DIR", "ARGM-ADV", "ARGM-PRP", "ARGM-PRD", "ARGM-COM", "ARGM-MOD", "NOUN",
 )
 
-VIDEO_ENCODERS = ("hierarchical", "shared")
+VIDEO_ENCODERS = ("hierarchical", "shared", "spatiotemporal")
 
 
 @dataclass
@@ -24,7 +24,9 @@ class HGRConfig:
     dim_fts: int = 2048            # frame feature size (ResNet-152: 2048, EfficientNet-Lite0: 1280)
     dim_embed: int = 1024          # joint space of every level; also the text RNN's hidden size
     video_dropout: float = 0.2
-    video_encoder: str = "hierarchical"  # 'hierarchical' (paper, Eq. 11) or 'shared' (one projection, ablation)
+    video_encoder: str = "hierarchical"  # 'hierarchical' (paper, Eq. 11), 'shared' (one projection, ablation) or
+    #                                      'spatiotemporal' (frame order + region tokens: beyond the paper)
+    num_regions: int = 0           # grid cells per frame appended to each frame's vector (spatiotemporal only)
     # --- text side (Eq. 1-10) ---
     num_words: int = 10510         # vocabulary size, ids 0/1/2 = BOS/EOS/UNK
     dim_word: int = 300
@@ -41,6 +43,8 @@ class HGRConfig:
     num_verbs: int = 4
     num_nouns: int = 6
     # --- matching and loss (Eq. 12-14) ---
+    matching: str = "hierarchical"  # 'hierarchical' (HGR) or 'global' (the VSE++ baseline: mean-pooled frames
+    #                                 and words, one cosine; no graph, no local matching)
     sigma: float = 4.0             # inverse temperature of the frame softmax in local matching (lambda, Eq. 12)
     margin: float = 0.2            # contrastive margin (Delta, Eq. 14)
 
@@ -49,8 +53,17 @@ class HGRConfig:
             raise ValueError(f"rnn_type must be 'gru' or 'lstm', got {self.rnn_type!r}")
         if self.video_encoder not in VIDEO_ENCODERS:
             raise ValueError(f"video_encoder must be one of {VIDEO_ENCODERS}, got {self.video_encoder!r}")
+        if self.matching not in ("hierarchical", "global"):
+            raise ValueError(f"matching must be 'hierarchical' or 'global', got {self.matching!r}")
+        if self.num_regions and self.video_encoder != "spatiotemporal":
+            raise ValueError("num_regions is only used by the spatiotemporal video encoder")
         if self.gcn_layers < 0:
             raise ValueError(f"gcn_layers must be >= 0, got {self.gcn_layers}")
+
+    @property
+    def frame_dim(self) -> int:
+        """Size of one frame's input vector: the global feature, then each region cell's."""
+        return self.dim_fts * (1 + self.num_regions)
 
     @property
     def num_nodes(self) -> int:
@@ -76,6 +89,16 @@ PRESETS: dict[str, HGRConfig] = {
     "official": HGRConfig(),
     "paper": HGRConfig(rnn_type="lstm", gcn_layers=2),
     "demo": HGRConfig(dim_fts=1280, dim_embed=384, dim_word=50, rnn_type="lstm", gcn_layers=2, num_words=0),
+}
+
+# Table 4's ablations, as overrides of the model being ablated.
+ABLATIONS: dict[str, dict] = {
+    "full": {},
+    "no_graph_attention": {"gcn_attention": False},
+    "no_role_awareness": {"role_aware": False},
+    "no_hierarchical_video": {"video_encoder": "shared"},
+    "spatiotemporal": {"video_encoder": "spatiotemporal", "num_regions": 2},
+    "vsepp": {"matching": "global", "gcn_layers": 0, "video_encoder": "shared", "rnn_type": "gru"},
 }
 
 

@@ -72,6 +72,9 @@ class HGR(nn.Module):
         """Every video against every caption at the three levels, and fused (Eq. 12-13)."""
         index = video if isinstance(video, VideoIndex) else VideoIndex.of(video)
         event = cosine(index.event, text.event)
+        if self.cfg.matching == "global":                        # VSE++ baseline: the global cosine alone
+            zero = torch.zeros_like(event)
+            return Scores(event, zero, zero, event)
         action, action_phi = local_attentive_matching(index.actions, text.actions, text.action_valid,
                                                       self.cfg.sigma, alignment)
         entity, entity_phi = local_attentive_matching(index.entities, text.entities, text.entity_valid,

@@ -103,8 +103,11 @@ class TextEncoder(nn.Module):
         # edges: [B, N, N] with N = 1 + V + O
         words = self.encode_words(ids, lengths)                     # [B, L, D]
         word_mask = torch.arange(ids.shape[1], device=ids.device)[None] < lengths.to(ids.device)[:, None]
-        attn = self.ft_attn(words).squeeze(2).masked_fill(~word_mask, NEG_INF)
-        alpha = torch.softmax(attn, dim=1)                          # [B, L], Eq. 5
+        if self.cfg.matching == "global":                           # VSE++: mean of the word states
+            alpha = word_mask / word_mask.sum(1, keepdim=True).clamp(min=1)
+        else:
+            attn = self.ft_attn(words).squeeze(2).masked_fill(~word_mask, NEG_INF)
+            alpha = torch.softmax(attn, dim=1)                      # [B, L], Eq. 5
         event = torch.einsum("bl,bld->bd", alpha, words)            # g_e, Eq. 4
 
         phrase_masks = torch.cat([verb_masks, noun_masks], dim=1)   # [B, V+O, L]

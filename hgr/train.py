@@ -1,0 +1,180 @@
+"""`hgr train`: Adam on the hardest-negative loss (Eq. 14), validation rsum every epoch, best checkpoint kept.
+
+    hgr train --collection runs/world/collection --preset demo --out checkpoints/demo.pt
+
+Resumable: the last state (weights, optimiser, epoch, random generators) is saved atomically to
+`<out>.last.pt` after every epoch; re-running the same command continues from it. The best epoch by
+validation rsum is written to `--out`, atomically, so a crash never loses the best model so far.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hgr import checkpoint
+from hgr.checkpoint import Checkpoint, resolve_device
+from hgr.errors import HGRError
+from hgr.evaluate import graph_lookup, score_split
+from hgr.inputs import caption_inputs, collate_captions, collate_frames, collection_inputs
+from hgr.model import HGR, HGRConfig, preset
+from hgr.search import Searcher
+from hgr.vocab import Vocabulary, glove_vectors
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-4                 # Adam, no decay (official)
+    seed: int = 0
+    train_split: str = "train"
+    val_split: str = "val"
+    max_val_captions: int = 2000     # validation captions scored per epoch (all videos of the split are ranked)
+    time_budget_min: float = 0.0     # stop after the epoch that crosses this many minutes (0: no limit)
+    glove: bool = True               # initialise 50-d word embeddings from GloVe 6B
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_rsum: float
+    epochs_run: int
+    minutes: float
+    history: list[dict] = field(default_factory=list)
+
+
+def _load_frames(collection, video_ids: list[str], cfg: HGRConfig) -> dict[str, np.ndarray]:
+    load = collection_inputs(collection, cfg)
+    return {v: load(v) for v in video_ids}
+
+
+def validate(ckpt: Checkpoint, collection, video_ids: list[str], frames: dict[str, np.ndarray],
+             graphs: Callable[[str], list], max_captions: int) -> dict:
+    """Fused retrieval metrics on (a caption subset of) a split; the same scoring path as `hgr evaluate`."""
+    per_video = max(1, max_captions // max(len(video_ids), 1))   # the first captions of every video
+    captions = {v: collection.captions.get(v, [])[:per_video] for v in video_ids}
+    searcher = Searcher(ckpt, frames.__getitem__, video_ids, graphs)
+    return score_split(searcher, video_ids, captions).metrics()["fused"]
+
+
+def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None = None, device: str = "auto",
+          card: dict | None = None, progress: bool = True, log: Callable[[str], None] = print) -> TrainResult:
+    """Train HGR on `collection`'s train split, validating on its val split; returns the best epoch's figures."""
+    tcfg = tcfg or TrainConfig()
+    out = Path(out)
+    last = out.with_suffix(".last.pt")
+    dev = resolve_device(device)
+    torch.manual_seed(tcfg.seed)
+    train_ids, val_ids = collection.split(tcfg.train_split), collection.split(tcfg.val_split)
+    pairs = [(v, c) for v in train_ids for c in collection.captions.get(v, [])]
+    if not pairs:
+        raise HGRError(f"split {tcfg.train_split!r} of collection {collection.name!r} has no captions to train on")
+    graphs = graph_lookup(collection.role_graphs)
+
+    if last.exists():
+        state = checkpoint.load(last, device=dev)
+        vocab, model, extra = state.vocab, state.model, state.extra["train_state"]
+        log(f"resuming from {last} after epoch {extra['epoch']}")
+    else:
+        vocab = Vocabulary.build(c for _, c in pairs)
+        cfg = cfg.replace(num_words=len(vocab))
+        model = HGR(cfg)
+        if tcfg.glove and cfg.dim_word == 50:
+            vectors, hits = glove_vectors(vocab, 50, seed=tcfg.seed)
+            model.text_encoder.embedding.we.weight.data.copy_(vectors)
+            log(f"GloVe 6B 50d: {hits} of {len(vocab)} words initialised")
+        model.to(dev)
+        extra = {"epoch": 0, "best_rsum": -1.0, "best_epoch": 0, "history": [], "seconds": 0.0}
+    cfg = model.cfg
+    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
+    shuffle = torch.Generator().manual_seed(tcfg.seed)
+    if "optimizer" in extra:
+        optimizer.load_state_dict(extra["optimizer"])
+        shuffle.set_state(extra["shuffle_rng"])
+        torch.set_rng_state(extra["torch_rng"])
+
+    items = {c: caption_inputs(c, graphs(c), vocab, cfg) for c in {c for _, c in pairs}}
+    frames = _load_frames(collection, train_ids, cfg)
+    val_frames = _load_frames(collection, val_ids, cfg)
+    card = dict(card or {}, data={"collection": collection.name, "train_videos": len(train_ids),
+                                  "train_pairs": len(pairs), "val_videos": len(val_ids)},
+                train=asdict(tcfg))
+    history: list[dict] = list(extra["history"])
+    seconds = float(extra["seconds"])
+    steps = math.ceil(len(pairs) / tcfg.batch_size)
+    for epoch in range(int(extra["epoch"]) + 1, tcfg.epochs + 1):
+        start = time.time()
+        model.train()
+        order = torch.randperm(len(pairs), generator=shuffle).tolist()
+        bar = tqdm(range(steps), desc=f"epoch {epoch}/{tcfg.epochs}", disable=not progress, leave=False)
+        total = 0.0
+        for step in bar:
+            batch = [pairs[i] for i in order[step * tcfg.batch_size:(step + 1) * tcfg.batch_size]]
+            vids = [v for v, _ in batch]
+            video, lengths = collate_frames([frames[v] for v in vids], cfg.max_frames)
+            captions = collate_captions([items[c] for _, c in batch]).to(dev)
+            same = torch.tensor([[a == b for b in vids] for a in vids], device=dev)
+            loss = model(video.to(dev), lengths.to(dev), captions, same)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        model.eval()
+        ckpt = Checkpoint(model, vocab)
+        metrics = validate(ckpt, collection, val_ids, val_frames, graphs, tcfg.max_val_captions)
+        seconds += time.time() - start
+        record = {"epoch": epoch, "loss": total / steps, "val_rsum": metrics["rsum"],
+                  "val_t2v_r1": metrics["t2v"]["r1"], "val_v2t_r1": metrics["v2t"]["r1"], "minutes": seconds / 60}
+        history.append(record)
+        improved = metrics["rsum"] > extra["best_rsum"]
+        if improved:
+            extra.update(best_rsum=metrics["rsum"], best_epoch=epoch)
+            best_card = dict(card, epoch=epoch, val=metrics, training_minutes=round(seconds / 60, 2))
+            checkpoint.save(out, model, vocab, best_card)
+        extra.update(epoch=epoch, history=history, seconds=seconds, optimizer=optimizer.state_dict(),
+                     shuffle_rng=shuffle.get_state(), torch_rng=torch.get_rng_state())
+        checkpoint.save(last, model, vocab, card, extra={"train_state": extra})
+        log(f"epoch {epoch}: loss {record['loss']:.4f}  val rsum {metrics['rsum']:.1f} "
+            f"(t2v R@1 {record['val_t2v_r1']:.1f}, v2t R@1 {record['val_v2t_r1']:.1f}){'  *best*' if improved else ''}"
+            f"  [{seconds / 60:.1f} min]")
+        if tcfg.time_budget_min and seconds / 60 >= tcfg.time_budget_min:
+            log(f"time budget of {tcfg.time_budget_min} min reached after epoch {epoch}")
+            break
+    return TrainResult(int(extra["best_epoch"]), float(extra["best_rsum"]), len(history), seconds / 60, history)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--collection", type=Path, required=True, help="collection folder with train/val splits")
+    parser.add_argument("--preset", default="demo", help="official, paper or demo (default)")
+    parser.add_argument("--config", type=Path, help="JSON of HGRConfig fields overriding the preset")
+    parser.add_argument("--out", type=Path, required=True, help="best checkpoint (.pt); <out>.last.pt resumes")
+    for name, f in TrainConfig.__dataclass_fields__.items():
+        if name in ("glove",):
+            continue
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(f.default), default=f.default)
+    parser.add_argument("--no-glove", action="store_true", help="random word embeddings")
+    parser.add_argument("--device", default="auto")
+
+
+def main(args: argparse.Namespace) -> int:
+    from hgr.collection import Collection
+
+    overrides = json.loads(args.config.read_text()) if args.config else {}
+    collection = Collection.open(args.collection)
+    cfg = preset(args.preset, **overrides).replace(dim_fts=collection.dim)
+    tcfg = TrainConfig(**{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if k != "glove"},
+                       glove=not args.no_glove)
+    result = train(collection, cfg, args.out, tcfg, args.device, card={"preset": args.preset, "overrides": overrides})
+    print(f"best epoch {result.best_epoch}: val rsum {result.best_rsum:.1f}; {result.minutes:.1f} min; "
+          f"checkpoint {args.out}")
+    return 0
