@@ -59,6 +59,28 @@ def score_split(searcher: Searcher, video_ids: list[str], captions: dict[str, li
     return SplitScores(video_ids, sentences, gt, searcher.score_matrix(sentences))
 
 
+def binary_selection(searcher: Searcher, triplets: list[tuple[str, str, str]]) -> float:
+    """Table 6: percent of (video, true caption, false caption) triplets where the true caption scores higher."""
+    if not triplets:
+        raise ValueError("no binary-selection triplets to score")
+    videos = list(dict.fromkeys(v for v, _, _ in triplets))
+    sentences = list(dict.fromkeys(c for _, t, f in triplets for c in (t, f)))
+    row, col = {v: i for i, v in enumerate(videos)}, {c: j for j, c in enumerate(sentences)}
+    sub = Searcher(searcher.checkpoint, searcher.features, videos, searcher.graphs, searcher.batch_size)
+    fused = sub.score_matrix(sentences)["fused"]
+    wins = [fused[row[v], col[t]] > fused[row[v], col[f]] for v, t, f in triplets]
+    return 100.0 * float(np.mean(wins))
+
+
+def binary_selection_table(searcher: Searcher, world: Path, split: str, n: int = 500) -> dict[str, float]:
+    """All five perturbations of section 4.5 on a demo-world split, and their average."""
+    from hgr.demo_world.binary_selection import PERTURBATIONS, binary_selection_pairs
+
+    table = {kind: binary_selection(searcher, binary_selection_pairs(world, split, kind, n)) for kind in PERTURBATIONS}
+    table["average"] = float(np.mean(list(table.values())))
+    return table
+
+
 def graph_lookup(cache: dict):
     """Role graph of a sentence: the collection's cache first, the offline parser otherwise."""
     def lookup(sentence: str) -> list:
@@ -83,6 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-scores", type=Path, help="write event/action/entity/fused score matrices (.npz)")
     parser.add_argument("--json", type=Path, help="write the metrics as JSON")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--binary-selection", type=int, default=500, metavar="N",
+                        help="pairs per perturbation for Table 6 when the collection has a demo world (0: skip)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -113,13 +137,20 @@ def main(args: argparse.Namespace) -> int:
     print(f"{len(video_ids)} videos x {len(result.captions)} unique captions, split {split!r}")
     print(format_table({level: metrics[level] for level in LEVELS}, "retrieval by level (fused = Eq. 13)"))
     print(json.dumps({k: round(v, 2) for k, v in official_names(metrics["fused"]).items()}))
+    binary = None
+    world = getattr(collection, "root", None) and Path(collection.root) / "world.json"
+    if args.binary_selection and world and world.is_file():
+        binary = binary_selection_table(searcher, world, split, args.binary_selection)
+        print("binary selection (Table 6, % correct): " + ", ".join(f"{k} {v:.1f}" for k, v in binary.items()))
     if args.save_scores:
         result.save(args.save_scores)
         print(f"scores written to {args.save_scores}")
     if args.json:
         fused = metrics["fused"]
         report = {"t2v": fused["t2v"], "v2t": fused["v2t"], "rsum": fused["rsum"],
-                  "levels": {lv: {"t2v": m["t2v"], "v2t": m["v2t"], "rsum": m["rsum"]} for lv, m in metrics.items()}}
+                  "levels": {lv: {"t2v": m["t2v"], "v2t": m["v2t"], "rsum": m["rsum"]} for lv, m in metrics.items()},
+                  "binary_selection": binary, "split": split, "videos": len(video_ids),
+                  "captions": len(result.captions)}
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"metrics written to {args.json}")
     return 0
