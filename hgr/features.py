@@ -353,8 +353,15 @@ def extract_clip_features(path: str | Path, manifest_or_extractor_spec: dict | s
     extractor name or spec (default uniform sampling), or a loaded FrameExtractor. Raises VideoError for a
     non-video, empty, truncated, audio-only or over-long (> max_duration seconds) file.
     """
+    return extract_upload(path, manifest_or_extractor_spec, max_duration, max_frames, weights, device).features
+
+
+def extract_upload(path: str | Path, manifest_or_extractor_spec: dict | str | ExtractorSpec | FrameExtractor,
+                   max_duration: float = 300.0, max_frames: int | None = None, weights: str | Path | None = None,
+                   device: str = "auto") -> ClipFeatures:
+    """As `extract_clip_features`, with the region features too when the manifest has a region grid."""
     src = manifest_or_extractor_spec
-    sampling, expected_sha = Sampling(), None
+    sampling, expected_sha, grid = Sampling(), None, None
     if isinstance(src, FrameExtractor):
         extractor = src
     else:
@@ -363,6 +370,8 @@ def extract_clip_features(path: str | Path, manifest_or_extractor_spec: dict | s
             name, expected_sha = ext.get("name"), ext.get("weights_sha256")
             if src.get("sampling"):
                 sampling = Sampling.from_dict(src["sampling"])
+            if src.get("regions"):
+                grid = tuple(src["regions"])
             if name not in EXTRACTORS:
                 raise CheckpointError(f"this collection's features come from {name!r}, which cannot run here "
                                       f"(extractors: {', '.join(EXTRACTORS)})")
@@ -378,7 +387,7 @@ def extract_clip_features(path: str | Path, manifest_or_extractor_spec: dict | s
                               "not be comparable")
     if max_frames is not None:
         sampling = Sampling(max_frames=max_frames, fps=sampling.fps, every=sampling.every)
-    return extract_clip(path, extractor, sampling, max_duration=max_duration).features
+    return extract_clip(path, extractor, sampling, grid=grid, max_duration=max_duration)
 
 
 @functools.lru_cache(maxsize=2)

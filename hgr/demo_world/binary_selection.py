@@ -1,0 +1,128 @@
+"""Fine-grained binary selection (paper section 4.5, Table 6) with negatives that are false by construction.
+
+For a clip, a true caption is perturbed in one of five ways and re-rendered in the same style, so the two sentences
+differ only where their meaning does: switch roles (agent and patient of an action), replace actions, replace actors
+(the paper's "replace persons"), replace scenes, incomplete events (keep one of a clip's two events). Unlike the
+paper's crowd-checked negatives, every perturbed description is checked against the ground truth (`describes` is
+False), and it is a possible event of the world, so language priors alone cannot reject it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from hgr.demo_world.captions import Caption, Description, Style, clip_captions, describes, render
+from hgr.demo_world.catalog import ACTIONS, KINDS, SCENES
+from hgr.demo_world.world import Clip, Event, World, load_world
+from hgr.errors import CollectionError
+
+PERTURBATIONS = ("switch_roles", "replace_actions", "replace_actors", "replace_scenes", "incomplete_events")
+
+
+@dataclass(frozen=True)
+class BinaryItem:
+    """One binary-selection question: a clip, a true caption, and a false caption that differs minimally."""
+
+    video_id: str
+    true: Caption
+    false_text: str
+    false: Description
+
+
+def _unknown(kind: str) -> CollectionError:
+    return CollectionError(f"unknown binary-selection perturbation {kind!r}; choose one of {', '.join(PERTURBATIONS)}")
+
+
+def _possible(events: tuple[Event, ...], scene: str) -> bool:
+    return all(ACTIONS[e.action].allows(e.agent, e.patient, scene) for e in events)
+
+
+def perturbations(clip: Clip, caption: Caption, kind: str) -> list[tuple[Description, Style]]:
+    """Every false description (and the style to render it) that `kind` makes from one true caption."""
+    d, style, scene = caption.description, caption.style, clip.scene
+    found: list[tuple[Description, Style]] = []
+
+    def keep(events: tuple[Event, ...], new_scene: str | None = d.scene, new_style: Style = style) -> None:
+        new = replace(d, events=events, scene=new_scene)
+        if _possible(events, scene if new_scene is None else new_scene) and not describes(new, clip):
+            found.append((new, new_style))
+
+    if kind == "switch_roles":
+        for i, e in enumerate(d.events):
+            if e.patient is not None:
+                keep(d.events[:i] + (Event(e.action, e.patient, e.agent),) + d.events[i + 1:])
+    elif kind == "replace_actions":
+        for i, e in enumerate(d.events):
+            others = {o.action for j, o in enumerate(d.events) if j != i}
+            for action in sorted(ACTIONS):
+                if ACTIONS[action].arity == ACTIONS[e.action].arity and action != e.action and action not in others:
+                    keep(d.events[:i] + (Event(action, e.agent, e.patient),) + d.events[i + 1:])
+    elif kind == "replace_actors":
+        present = set(clip.actors)
+        for old in clip.actors:
+            for new in sorted(set(KINDS) - present):
+                rename = {old: new}
+                nouns = tuple((rename.get(k, k), n, a) for k, n, a in style.nouns)
+                keep(tuple(Event(e.action, rename.get(e.agent, e.agent), rename.get(e.patient, e.patient))
+                           for e in d.events), new_style=replace(style, nouns=nouns))
+    elif kind == "replace_scenes":
+        if d.scene is not None:
+            for new_scene in sorted(set(SCENES) - {d.scene}):
+                keep(d.events, new_scene)
+    elif kind == "incomplete_events":
+        if len(d.events) == 2:
+            for i, e in enumerate(d.events):
+                part = Style(forms=(style.forms[i],), verbs=(style.verbs[i],), manners=(style.manners[i],),
+                             nouns=style.nouns, scene_phrase=style.scene_phrase, scene_first=style.scene_first,
+                             connective=0, ellipsis=False, terse=False)
+                new = Description("single", (e,), d.scene)
+                if not describes(new, clip):
+                    found.append((new, part))
+    else:
+        raise _unknown(kind)
+    return found
+
+
+def binary_selection_items(world: World | str | Path, split: str, kind: str, n: int = 500,
+                           seed: int = 0) -> list[BinaryItem]:
+    """Up to n questions from a split: clips in a seeded order, one caption per clip per round, no repeats."""
+    if not isinstance(world, World):
+        world = load_world(world)
+    if kind not in PERTURBATIONS:
+        raise _unknown(kind)
+    cfg = world.config
+    rng = np.random.default_rng([seed, PERTURBATIONS.index(kind)])
+    queues: list[list[BinaryItem]] = []
+    for clip in world.split(split):
+        captions = clip_captions(clip, cfg.seed, cfg.captions_min, cfg.captions_max)
+        texts = [c.text for c in captions]
+        if world.captions and world.captions.get(clip.video_id) != texts:
+            raise CollectionError(f"captions of {clip.video_id} differ from what this version's grammar generates; "
+                                  "rebuild the world with `hgr demo-world build`")
+        items = []
+        for caption in captions:
+            options = perturbations(clip, caption, kind)
+            if not options:
+                continue
+            false, style = options[int(rng.integers(len(options)))]
+            text = render(false, style)
+            if text in texts or describes(false, clip):
+                raise RuntimeError(f"bug: a {kind} negative of {clip.video_id} is true of the clip: {text!r}")
+            items.append(BinaryItem(clip.video_id, caption, text, false))
+        queues.append([items[i] for i in rng.permutation(len(items))])
+    order = rng.permutation(len(queues))
+    chosen: list[BinaryItem] = []
+    for round_ in range(max((len(q) for q in queues), default=0)):
+        for i in order:
+            if round_ < len(queues[i]) and len(chosen) < n:
+                chosen.append(queues[i][round_])
+    return chosen
+
+
+def binary_selection_pairs(world: World | str | Path, split: str, kind: str, n: int = 500,
+                           seed: int = 0) -> list[tuple[str, str, str]]:
+    """(video_id, true caption, false caption) triplets for Table 6; fewer than n when the split has fewer."""
+    return [(item.video_id, item.true.text, item.false_text) for item in binary_selection_items(world, split, kind, n,
+                                                                                                 seed)]

@@ -1,0 +1,165 @@
+"""The whole demo: world -> real features -> role graphs -> trained models -> the paper's tables -> shipped assets.
+
+    hgr demo-world ship --work runs/demo                # everything, resumable; then assets/demo + checkpoints/demo.pt
+
+Each step leaves its output under --work and is skipped when that output is already complete, so an interrupted
+run continues where it stopped. Every model (the paper's encoder, the Table 4 ablations, the VSE++ baseline and
+the spatiotemporal encoder) trains with the same budget (epochs and minutes).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hgr.demo_world.world import SPLITS, WorldConfig
+
+VARIANTS = ("full", "no_graph_attention", "no_role_awareness", "no_hierarchical_video", "vsepp", "spatiotemporal")
+EVAL_SPLITS = ("test", "test_novel")
+SHIP_SPLITS = ("test", "test_novel")
+
+
+@dataclass
+class PipelineConfig:
+    clips: int = 1600
+    seed: int = 0
+    frames_per_clip: int = 10          # frames sampled uniformly per clip for features
+    regions: str = "1x2"               # region grid stored beside each frame (for the spatiotemporal encoder)
+    epochs: int = 30
+    budget_min: float = 6.0            # per model; the demo model must train in under 30 min on 2 cores
+    batch_size: int = 64
+    lr: float = 2e-4
+    binary_pairs: int = 500
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def build(work: Path, cfg: PipelineConfig) -> Path:
+    from hgr.demo_world.build import build_world
+
+    world = work / "world"
+    if not (world / "world.json").exists():
+        log(f"rendering {cfg.clips} clips into {world}")
+        build_world(world, WorldConfig(seed=cfg.seed, clips=cfg.clips), workers=1)
+    return world
+
+
+def index(work: Path, world: Path, cfg: PipelineConfig) -> Path:
+    """Real EfficientNet-Lite0 features (with region cells) of every clip, captions, splits and role graphs."""
+    from hgr.collection import Collection, CollectionWriter
+    from hgr.indexer import index_videos
+    from hgr.parsing import parse_many
+
+    out = work / "collection"
+    captions = json.loads((world / "captions.json").read_text())
+    splits = json.loads((world / "splits.json").read_text())
+    log(f"indexing {len(captions)} clips into {out}")
+    report = index_videos(world / "videos", out, captions=captions, max_frames=cfg.frames_per_clip,
+                          regions=cfg.regions, name="demo-world", progress=True)
+    if report.failed:
+        raise RuntimeError(f"clips failed to index: {report.failed[:3]}")
+    coll = Collection.open(out)
+    if set(coll.splits) >= set(SPLITS) and coll.role_graphs:
+        return out
+    sentences = sorted({c for caps in captions.values() for c in caps})
+    log(f"parsing {len(sentences)} unique captions into role graphs")
+    graphs = {s: g.to_json() for s, g in zip(sentences, parse_many(sentences))}
+    m = coll.manifest
+    coll.close()
+    with CollectionWriter(out, extractor=m["extractor"], dim=m["dim"], sampling=m["sampling"], name=m["name"],
+                          dtype=m["dtype"], regions=m["regions"]) as writer:
+        writer.set_role_graphs(graphs)
+        writer.set_splits({name: list(ids) for name, ids in splits.items()})
+    return out
+
+
+def train_all(work: Path, collection_dir: Path, cfg: PipelineConfig) -> dict[str, Path]:
+    from hgr.collection import Collection
+    from hgr.model import ABLATIONS, preset
+    from hgr.train import TrainConfig, train
+
+    collection = Collection.open(collection_dir)
+    out = {}
+    for name in VARIANTS:
+        path = work / "models" / f"{name}.pt"
+        out[name] = path
+        if (work / "models" / f"{name}.done").exists():
+            continue
+        model_cfg = preset("demo", dim_fts=collection.dim, **ABLATIONS[name])
+        tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                           time_budget_min=cfg.budget_min)
+        log(f"training {name} ({cfg.epochs} epochs or {cfg.budget_min} min)")
+        result = train(collection, model_cfg, path, tcfg, card={"preset": "demo", "variant": name,
+                                                              "overrides": ABLATIONS[name]})
+        (work / "models" / f"{name}.done").write_text(json.dumps(asdict(result)))
+    return out
+
+
+def evaluate_all(work: Path, collection_dir: Path, models: dict[str, Path], cfg: PipelineConfig) -> dict:
+    from hgr.cli import main as cli
+
+    results = {}
+    for name, path in models.items():
+        for split in EVAL_SPLITS:
+            out = work / "results" / f"{name}.{split}.json"
+            if not out.exists():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                log(f"evaluating {name} on {split}")
+                pairs = cfg.binary_pairs if split == "test" else 0
+                cli(["evaluate", "--collection", str(collection_dir), "--checkpoint", str(path), "--split", split,
+                     "--json", str(out), "--binary-selection", str(pairs)])
+            results[f"{name}.{split}"] = json.loads(out.read_text())
+    return results
+
+
+def ship(work: Path, world: Path, collection_dir: Path, models: dict[str, Path], results: dict,
+         assets: Path, checkpoints: Path) -> str:
+    """Copy the test splits (clips, features, captions, graphs) to `assets`, the better model to `checkpoints`."""
+    import hgr
+    from hgr import checkpoint
+    from hgr.collection import Collection, CollectionWriter
+
+    best = max(("full", "spatiotemporal"), key=lambda n: json.loads(
+        (work / "models" / f"{n}.done").read_text())["best_rsum"])
+    log(f"shipping {best} (better validation rsum of the paper's and the spatiotemporal encoder)")
+    src = Collection.open(collection_dir)
+    ids = [v for split in SHIP_SPLITS for v in src.split(split)]
+    if assets.exists():
+        shutil.rmtree(assets)
+    m = src.manifest
+    with CollectionWriter(assets, extractor=m["extractor"], dim=m["dim"], sampling=m["sampling"], name="demo-world",
+                          dtype=m["dtype"], regions=m["regions"], created_with=m.get("created_with")) as writer:
+        for v in ids:
+            writer.add(v, src.features(v), src.region_features(v))
+        captions = {v: src.captions[v] for v in ids}
+        writer.set_captions(captions)
+        writer.set_role_graphs({c: src.role_graphs[c] for caps in captions.values() for c in caps})
+        writer.set_splits({split: list(src.split(split)) for split in SHIP_SPLITS})
+    (assets / "videos").mkdir(exist_ok=True)
+    for v in ids:
+        shutil.copyfile(world / "videos" / f"{v}.mp4", assets / "videos" / f"{v}.mp4")
+    world_json = json.loads((world / "world.json").read_text())
+    world_json["clips"] = {k: c for k, c in world_json["clips"].items() if k in set(ids)} \
+        if isinstance(world_json.get("clips"), dict) else world_json.get("clips")
+    (assets / "world.json").write_text(json.dumps(world_json))
+    ckpt = hgr.load(models[best], device="cpu")
+    card = dict(ckpt.card, shipped_variant=best,
+                test={k.split(".", 1)[1]: v for k, v in results.items() if k.startswith(best + ".")})
+    checkpoint.save(checkpoints / "demo.pt", ckpt.model, ckpt.vocab, card)
+    (assets / "results.json").write_text(json.dumps(results, indent=1))
+    return best
+
+
+def run(work: Path, cfg: PipelineConfig, assets: Path = Path("assets/demo"),
+        checkpoints: Path = Path("checkpoints")) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    world = build(work, cfg)
+    collection = index(work, world, cfg)
+    models = train_all(work, collection, cfg)
+    results = evaluate_all(work, collection, models, cfg)
+    best = ship(work, world, collection, models, results, assets, checkpoints)
+    log(f"done: assets in {assets}, checkpoint {checkpoints / 'demo.pt'} ({best})")
