@@ -1,0 +1,119 @@
+"""Latency of the web app through gradio_client, against `python app.py` started in a subprocess.
+
+    .venv/bin/python benchmarks/app.py                                   # the embedded demo
+    .venv/bin/python benchmarks/app.py --collection DIR --checkpoint FILE
+    .venv/bin/python benchmarks/app.py --tiny                            # the tests' six-clip collection
+
+Measures, per request: a text query through the page's own endpoint (/ui_search: ranking plus every figure the
+page draws) and through /search (JSON); an uploaded 10 s clip through /captions (decode, CNN features, ranking)
+and /ui_captions. The baseline, in the same run, is the same work called in-process (DemoService, no web server).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def write_clip(path: Path, seconds: float = 10.0, fps: int = 30, size: tuple[int, int] = (640, 360)) -> Path:
+    """A 10 s 640x360 H.264 clip: a ball crossing a gradient, the kind of file a user uploads."""
+    from moviepy import VideoClip
+
+    w, h = size
+    ramp = np.linspace(40, 200, w, dtype=np.float32)[None, :, None] * np.ones((h, 1, 3), np.float32)
+
+    def frame(t: float) -> np.ndarray:
+        img = ramp.copy()
+        x = int(t / seconds * (w - 60))
+        yy, xx = np.mgrid[:h, :w]
+        img[(yy - h // 2) ** 2 + (xx - x - 30) ** 2 < 900] = (230, 60, 40)
+        return img.astype(np.uint8)
+
+    VideoClip(frame, duration=seconds).with_fps(fps).write_videofile(str(path), codec="libx264", audio=False,
+                                                                     logger=None)
+    return path
+
+
+def timed(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def summary(name: str, seconds: list[float]) -> str:
+    ms = sorted(s * 1000 for s in seconds)
+    p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
+    return f"{name:<44} median {statistics.median(ms):8.1f} ms   p90 {p90:8.1f} ms   n={len(ms)}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collection", type=Path)
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--tiny", action="store_true", help="use the tests' six-clip collection (built here)")
+    parser.add_argument("--queries", type=int, default=30, help="text queries timed (the collection's captions)")
+    parser.add_argument("--uploads", type=int, default=3, help="uploads of the 10 s clip timed")
+    args = parser.parse_args()
+
+    import torch
+    from gradio_client import Client, handle_file
+
+    import hgr
+    from hgr.app.server import DEMO_CHECKPOINT, DEMO_COLLECTION
+    from hgr.app.service import DemoService
+    from hgr.collection import Collection
+    from tests.test_app import AppProcess, app_data
+
+    if args.tiny:
+        root = app_data()
+        collection, checkpoint = root / "collection", root / "model.pt"
+    else:
+        collection, checkpoint = args.collection or DEMO_COLLECTION, args.checkpoint or DEMO_CHECKPOINT
+    torch.set_num_threads(1)                                  # as the app does (`hgr serve --threads`, default 1)
+    print(f"collection {collection}\ncheckpoint {checkpoint}\ntorch threads 1 (app and baseline)")
+
+    service = DemoService(Collection.open(collection), hgr.load(checkpoint, device="cpu"))
+    queries = service.sentences[:: max(1, len(service.sentences) // args.queries)][:args.queries]
+    clip = write_clip(Path(tempfile.mkdtemp()) / "ten-seconds.mp4")
+
+    app = AppProcess("--collection", str(collection), "--checkpoint", str(checkpoint))
+    try:
+        client = Client(app.url, verbose=False)
+        for q in queries[:3]:                                              # warm-up: caches, lazy imports
+            client.predict(q, 10, api_name="/ui_search")
+            service.search(q, 10)
+        ui = [timed(client.predict, q, 10, api_name="/ui_search") for q in queries]
+        api = [timed(client.predict, q, 10, api_name="/search") for q in queries]
+        local = [timed(service.search, q, 10) for q in queries]
+        timed(client.predict, handle_file(str(clip)), 10, api_name="/captions")          # warm-up
+        up_api = [timed(client.predict, handle_file(str(clip)), 10, api_name="/captions")
+                  for _ in range(args.uploads)]
+        up_ui = [timed(client.predict, handle_file(str(clip)), None, 10, api_name="/ui_captions")
+                 for _ in range(args.uploads)]
+        up_local = [timed(service.captions, clip, 10) for _ in range(args.uploads)]
+    finally:
+        app.close()
+
+    print(f"{len(service.video_ids)} videos, {len(service.sentences)} captions; "
+          f"{len(queries)} text queries, top-10")
+    print(summary("text query, page endpoint /ui_search", ui))
+    print(summary("text query, JSON /search", api))
+    print(summary("text query, in-process baseline", local))
+    print(f"  /ui_search vs in-process: {statistics.median(ui) / statistics.median(local):.2f}x")
+    print(summary("10 s 640x360 upload, JSON /captions", up_api))
+    print(summary("10 s 640x360 upload, page endpoint", up_ui))
+    print(summary("10 s 640x360 upload, in-process baseline", up_local))
+    print(f"  /captions vs in-process: {statistics.median(up_api) / statistics.median(up_local):.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

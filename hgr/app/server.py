@@ -1,0 +1,120 @@
+"""`hgr serve` / `python app.py`: load a collection and a checkpoint once, then serve the web app.
+
+    python app.py                                    # the embedded demo: assets/demo, checkpoints/demo.pt
+    hgr serve --collection runs/mine --checkpoint runs/mine.pt --port 7860
+    hgr serve --official-root ROOT --official-checkpoint epoch.N.th --split tst
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hgr.errors import CheckpointError, CollectionError, HGRError
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_COLLECTION = REPO / "assets" / "demo"
+DEMO_CHECKPOINT = REPO / "checkpoints" / "demo.pt"
+DEMO_BUILD_HINT = ("rebuild them with `hgr demo-world ship --work runs/demo` (about an hour on 2 cores), "
+                   "or serve your own data with "
+                   "--collection DIR --checkpoint FILE, or the official release with --official-root ROOT "
+                   "--official-checkpoint FILE")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to search: our collection and checkpoint (default: the demo), or the official release."""
+    ours = parser.add_argument_group("our collection (default: the embedded demo)")
+    ours.add_argument("--collection", type=Path, help=f"collection folder (default {DEMO_COLLECTION})")
+    ours.add_argument("--checkpoint", type=Path, help=f"hgr checkpoint (default {DEMO_CHECKPOINT})")
+    ours.add_argument("--split", help="search only this split of the collection (default: all videos; "
+                      "tst for the official root)")
+    off = parser.add_argument_group("the official HGR data release")
+    off.add_argument("--official-root", type=Path, help="data root with annotation/, public_split/, ordered_feature/")
+    off.add_argument("--official-checkpoint", type=Path, help="official checkpoint file")
+    off.add_argument("--features-name", default="resnet152.pth", help="folder under ordered_feature/SA/")
+    off.add_argument("--model-json", type=Path, help="the official model.json, when you have it")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
+    parser.add_argument("--top-k", type=int, default=10, help="results shown by default")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for the network)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per request for torch (default 1: a "
+                        "one-sentence query is fastest on one thread, and requests run side by side)")
+    parser.add_argument("--max-duration", type=float, default=300.0, help="longest uploaded clip, seconds")
+    parser.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload, MB")
+
+
+def load_service(args: argparse.Namespace):
+    """Open the data and the checkpoint named by `args` and encode them (HGRError with a clear message if not)."""
+    import hgr
+    from hgr.app.service import AppConfig, DemoService
+    from hgr.collection import Collection
+
+    config = AppConfig(top_k=args.top_k, max_duration_s=getattr(args, "max_duration", 300.0),
+                       max_upload_mb=getattr(args, "max_upload_mb", 200.0))
+    if args.official_root or args.official_checkpoint:
+        if not (args.official_root and args.official_checkpoint):
+            raise HGRError("--official-root and --official-checkpoint go together: give both")
+        split = args.split or "tst"
+        collection = Collection.from_official(args.official_root, split, args.features_name)
+        ann = Path(args.official_root) / "annotation" / "RET"
+        word2int = ann / "word2int.json"
+        ckpt = hgr.load_official(args.official_checkpoint, ann / "int2word.npy",
+                                 word2int if word2int.exists() else None, args.model_json, device=args.device)
+        return DemoService(collection, ckpt, collection.video_ids, config)
+    collection_dir, checkpoint = args.collection, args.checkpoint
+    if collection_dir is None and checkpoint is None:
+        missing = [str(p) for p in (DEMO_COLLECTION, DEMO_CHECKPOINT) if not p.exists()]
+        if missing:
+            raise CollectionError(f"the embedded demo is not built yet ({' and '.join(missing)} missing): "
+                                  f"{DEMO_BUILD_HINT}")
+        collection_dir, checkpoint = DEMO_COLLECTION, DEMO_CHECKPOINT
+    if collection_dir is None or checkpoint is None:
+        raise HGRError("--collection and --checkpoint go together: give both (or neither, for the demo)")
+    if not Path(collection_dir).is_dir():
+        raise CollectionError(f"collection folder not found: {collection_dir}")
+    if not Path(checkpoint).is_file():
+        raise CheckpointError(f"checkpoint not found: {checkpoint}")
+    collection = Collection.open(collection_dir)
+    ckpt = hgr.load(checkpoint, device=args.device)
+    return DemoService.open(collection, ckpt, args.split, config)
+
+
+def main(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    started = time.perf_counter()
+    print("loading the collection and the checkpoint ...", flush=True)
+    service = load_service(args)
+    _ = service.encoded                               # every caption, for video-to-text, before the first request
+    print(f"ready in {time.perf_counter() - started:.1f} s: {len(service.video_ids):,} videos and "
+          f"{len(service.sentences):,} captions encoded on {service.checkpoint.model.device}", flush=True)
+    import gradio as gr
+
+    from hgr.app.ui import CSS, build
+
+    demo = build(service)
+    demo.queue(default_concurrency_limit=2)
+    _, url, _ = demo.launch(server_name=args.host, server_port=args.port, allowed_paths=service.video_folders(),
+                            max_file_size=f"{service.config.max_upload_mb:g}mb", show_error=True, quiet=True,
+                            prevent_thread_lock=True, css=CSS, footer_links=["api"], run_history=False,
+                            theme=gr.themes.Soft(primary_hue="violet", neutral_hue="slate"))
+    print(f"HGR demo running at {url} (open it in a browser; Ctrl+C stops it)", flush=True)
+    try:
+        demo.block_thread()
+    finally:
+        demo.close()
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """`python app.py [options]`: the same as `hgr serve [options]`."""
+    from hgr.cli import main as cli_main
+
+    return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])

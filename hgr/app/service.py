@@ -1,0 +1,327 @@
+"""The app's logic without a browser: search, caption a clip, parse a sentence, each returning the API's JSON.
+
+    service = DemoService.open(collection, checkpoint)
+    service.search("A dog chases a cat.", top_k=10)   # {"query", "graph", "attention", "results": [...]}
+    service.captions("clip.mp4", top_k=10)             # {"results": [{"caption", "video_id", "scores"}, ...]}
+    service.parse("a man is cooking")                   # {"query", "graph", "attention"}
+
+Text goes through `normalize_caption` before parsing and scoring; bad input raises an `hgr.errors` class whose
+message says what was wrong and what to do (the UI shows it, the API returns it). The scoring is `hgr.search`.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hgr.checkpoint import Checkpoint
+from hgr.collection import Collection
+from hgr.errors import HGRError, ParseError, VideoError
+from hgr.evaluate import graph_lookup, unique_captions
+from hgr.graph import RoleGraph
+from hgr.inputs import CaptionInputs, collection_inputs, frame_inputs
+from hgr.model import LEVELS
+from hgr.search import Encoded, QueryTrace, Ranked, Searcher, index_cache_path
+from hgr.video_io import Sampling, read_frames
+
+# what the upload box accepts (the brief's list; anything else is refused before decoding)
+UPLOAD_EXTENSIONS = (".mp4", ".webm", ".mov", ".avi", ".gif", ".m4v", ".mkv")
+
+
+@dataclass
+class AppConfig:
+    top_k: int = 10                  # results shown by default
+    max_top_k: int = 50              # largest top-k accepted
+    max_query_chars: int = 1000      # longer pastes are refused (the model reads only the first max_words words)
+    max_duration_s: float = 300.0    # uploaded clips longer than this are refused (5 minutes)
+    max_upload_mb: float = 200.0     # uploads larger than this are refused (also gradio's max_file_size)
+    thumb_height: int = 72           # pixels, frame thumbnails of the alignment strip
+    examples: int = 6                # example queries taken from the collection's captions
+
+
+@dataclass
+class Prepared:
+    """A query after normalisation and checks: the text the model reads, its graph, and what to tell the user."""
+    text: str
+    graph: RoleGraph
+    warnings: list[str]
+
+
+def _round(x, digits: int = 4):
+    return np.round(np.asarray(x, dtype=np.float64), digits).tolist()
+
+
+def node_slots(inputs: CaptionInputs, num_verbs: int) -> dict[str, int]:
+    """Graph node name -> node slot of the model (0 = event, 1..num_verbs = actions, then entities)."""
+    slots = {name: 1 + k for k, name in enumerate(inputs.verb_nodes)}
+    slots.update({name: 1 + num_verbs + k for k, name in enumerate(inputs.noun_nodes)})
+    return slots
+
+
+def graph_json(graph: RoleGraph, inputs: CaptionInputs, num_verbs: int) -> dict:
+    """The query graph as the API returns it: nodes (level, role, words, spans, model slot) and labelled edges."""
+    slots = node_slots(inputs, num_verbs)
+    event = graph.event.name if graph.event else None
+    nodes = [{"id": n.name, "level": n.level, "role": n.role, "words": list(n.words), "spans": list(n.spans),
+              "slot": 0 if n.name == event else slots.get(n.name)} for n in graph.nodes]
+    edges = [{"source": v, "target": a, "role": d["role"]} for v, a, d in graph.to_networkx().edges(data=True)]
+    return {"words": graph.words, "nodes": nodes, "edges": edges}
+
+
+def attention_json(trace: QueryTrace, graph: dict) -> tuple[list[str], list[list[list[float]]]]:
+    """Per-layer graph attention (Eq. 8) restricted to the nodes the model read: (node ids, [layer][row][col]).
+
+    Row = receiving node, column = the node it gathers context from; order = `node ids`.
+    """
+    used = sorted((n["slot"], n["id"]) for n in graph["nodes"] if n["slot"] is not None)
+    order = [s for s, _ in used]
+    return [i for _, i in used], [_round(layer[np.ix_(order, order)]) for layer in trace.graph_attention]
+
+
+def alignment_json(ranked: Ranked, i: int, inputs: CaptionInputs) -> dict[str, list[float]]:
+    """Frame weights phi (Eq. 12) of each action and entity node of the query for result i: {node id: [F]}."""
+    n = ranked.frame_counts[i]
+    out = {name: _round(ranked.action_alignment[i, k, :n]) for k, name in enumerate(inputs.verb_nodes)}
+    out.update({name: _round(ranked.entity_alignment[i, k, :n]) for k, name in enumerate(inputs.noun_nodes)})
+    return out
+
+
+def scores_json(ranked: Ranked, i: int) -> dict[str, float]:
+    return {level: round(float(ranked.scores[level][i]), 4) for level in LEVELS}
+
+
+class DemoService:
+    """A collection and a checkpoint, encoded once: video side at start-up, all captions for video-to-text."""
+
+    def __init__(self, collection: Collection, checkpoint: Checkpoint, video_ids: Sequence[str] | None = None,
+                 config: AppConfig | None = None) -> None:
+        collection.check_dim(checkpoint.config.dim_fts, what=f"checkpoint {checkpoint.path or ''}".strip())
+        self.collection, self.checkpoint, self.config = collection, checkpoint, config or AppConfig()
+        self.cfg = checkpoint.config
+        self.video_ids = list(video_ids if video_ids is not None else collection.video_ids)
+        if not self.video_ids:
+            raise HGRError(f"collection {collection.name!r} has no videos to search")
+        self._graphs = graph_lookup(collection.role_graphs)
+        self._inputs = collection_inputs(collection, self.cfg)
+        cache = index_cache_path(collection, checkpoint) if collection.root is not None else None
+        self.searcher = Searcher(checkpoint, self.frame_features, self.video_ids, self._graphs, cache=cache)
+        self.index = self.searcher.index          # every video encoded once, kept on the model's device
+        captions = collection.captions
+        self.sentences, _ = unique_captions(self.video_ids, captions)       # the captions video-to-text ranks
+        self._row = {c: i for i, c in enumerate(self.sentences)}
+        self.caption_video = {}
+        for v in self.video_ids:
+            for c in captions.get(v, []):
+                self.caption_video.setdefault(c, v)
+        self._thumbs = functools.lru_cache(maxsize=256)(self._collection_thumbnails)
+
+    # ------------------------------------------------------------------------------------------------ facts
+    @property
+    def sampling(self) -> Sampling | None:
+        s = self.collection.manifest.get("sampling")
+        return Sampling.from_dict(s) if s and s.get("policy") in ("uniform", "fps", "every") else None
+
+    @functools.cached_property
+    def encoded(self) -> Encoded | None:
+        """Every caption of the collection encoded once (on first use), for video-to-text."""
+        return self.searcher.encode_captions(self.sentences) if self.sentences else None
+
+    def frame_features(self, video_id: str) -> np.ndarray:
+        return self._inputs(video_id)                                  # [n <= max_frames, frame_dim]
+
+    def examples(self) -> list[str]:
+        """A handful of the collection's captions, one per video, spread over the collection."""
+        with_caption = [v for v in self.video_ids if self.collection.captions.get(v)]
+        if not with_caption:
+            return []
+        picks = np.unique(np.linspace(0, len(with_caption) - 1, self.config.examples).round().astype(int))
+        return [self.collection.captions[with_caption[i]][0] for i in picks]
+
+    def video_path(self, video_id: str) -> Path | None:
+        return self.collection.video_path(video_id)
+
+    def video_folders(self) -> list[str]:
+        """Folders holding the collection's playable videos: the only paths the web server may serve."""
+        folders = {str(p.parent) for v in self.video_ids if (p := self.collection.video_path(v)) is not None}
+        return sorted(folders)
+
+    # ------------------------------------------------------------------------------------------------ text
+    def prepare(self, query: str) -> Prepared:
+        """Normalise and check a typed query; ParseError says what is wrong with it."""
+        if not isinstance(query, str) or not query.strip():
+            raise ParseError("the query is empty: type a sentence describing a video, e.g. "
+                             f"{(self.examples() or ['a dog is chasing a cat'])[0]!r}")
+        if len(query) > self.config.max_query_chars:
+            raise ParseError(f"the query is {len(query):,} characters long; keep it under "
+                             f"{self.config.max_query_chars:,} (the model reads only its first {self.cfg.max_words} "
+                             "words): type one sentence")
+        from hgr.parsing import normalize_caption
+        text = normalize_caption(query)
+        words = text.split()
+        if not words:
+            raise ParseError("no words in the query, only punctuation or symbols: type a sentence")
+        vocab = self.checkpoint.vocab
+        read = words[:self.cfg.max_words]
+        unknown = [w for w in read if w not in vocab]
+        if len(unknown) == len(read):
+            raise ParseError(f"none of the words {' '.join(read[:8])!r} is in the model's vocabulary "
+                             f"({len(vocab):,} words), so there is nothing to match: describe the video with "
+                             "everyday words (who does what)")
+        graph = RoleGraph.from_json(self._graphs(text))
+        warnings = []
+        if unknown:
+            warnings.append(f"unknown to the model, read as <UNK>: {', '.join(dict.fromkeys(unknown))}")
+        if len(words) > self.cfg.max_words:
+            warnings.append(f"the model reads only the first {self.cfg.max_words} of the query's {len(words)} words")
+        if not graph.actions:
+            warnings.append("no verb found: the query has no action node, so the action score is 0 for every "
+                            "video and the ranking rests on the event and entities (add a verb, e.g. 'is running')")
+        return Prepared(text, graph, warnings)
+
+    def _trace(self, prepared: Prepared) -> tuple[QueryTrace, dict, list[str], list]:
+        encoded = self.searcher.encode_captions([prepared.text])
+        from hgr.search import trace_of
+        trace = trace_of(encoded, 0, prepared.text)
+        graph = graph_json(prepared.graph, trace.inputs, self.cfg.num_verbs)
+        ids, attention = attention_json(trace, graph)
+        return trace, graph, ids, attention
+
+    def parse(self, sentence: str) -> dict:
+        """A sentence's graph and per-layer graph attention, without searching."""
+        prepared = self.prepare(sentence)
+        _, graph, ids, attention = self._trace(prepared)
+        return {"query": prepared.text, "graph": graph, "attention_nodes": ids, "attention": attention,
+                "warnings": prepared.warnings}
+
+    def search(self, query: str, top_k: int | None = None) -> dict:
+        """Text to video: the collection's videos ranked by fused score (Eq. 13), with graph, attention, alignment."""
+        prepared = self.prepare(query)
+        k = self._top_k(top_k)
+        ranked, trace = self.searcher.search(prepared.text, k)
+        graph = graph_json(prepared.graph, trace.inputs, self.cfg.num_verbs)
+        ids, attention = attention_json(trace, graph)
+        results = [{"video_id": vid, "rank": i + 1, "scores": scores_json(ranked, i),
+                    "frames": ranked.frame_counts[i], "alignment": alignment_json(ranked, i, trace.inputs)}
+                   for i, vid in enumerate(ranked.ids)]
+        return {"query": prepared.text, "graph": graph, "attention_nodes": ids, "attention": attention,
+                "results": results, "warnings": prepared.warnings}
+
+    def _top_k(self, top_k) -> int:
+        try:
+            k = int(self.config.top_k if top_k is None else top_k)
+        except (TypeError, ValueError):
+            raise HGRError(f"top_k must be a whole number, got {top_k!r}") from None
+        if not 1 <= k <= self.config.max_top_k:
+            raise HGRError(f"top_k must be between 1 and {self.config.max_top_k}, got {k}")
+        return k
+
+    # ------------------------------------------------------------------------------------------------ video
+    def check_upload(self, path: str | Path) -> Path:
+        """VideoError unless `path` is a file of an accepted type within the size limit."""
+        path = Path(path)
+        if not path.is_file():
+            raise VideoError(f"{path.name}: the uploaded file is missing; upload it again")
+        if path.suffix.lower() not in UPLOAD_EXTENSIONS:
+            raise VideoError(f"{path.name}: not a video file type this app accepts; upload "
+                             f"{', '.join(e.lstrip('.') for e in UPLOAD_EXTENSIONS)}")
+        size_mb = path.stat().st_size / 2**20
+        if size_mb > self.config.max_upload_mb:
+            raise VideoError(f"{path.name}: {size_mb:.0f} MB is over the upload limit of "
+                             f"{self.config.max_upload_mb:.0f} MB; trim or compress the clip")
+        return path
+
+    def clip_features(self, path: str | Path) -> np.ndarray:
+        """Frame features [n <= max_frames, dim] of a clip file, with the collection's extractor and sampling."""
+        from hgr.features import extract_upload
+
+        path = self.check_upload(path)
+        manifest = self.collection.manifest
+        if (manifest.get("extractor") or {}).get("name") not in ("efficientnet-lite0", "resnet152"):
+            raise VideoError(f"collection {self.collection.name!r} holds features from "
+                             f"{(manifest.get('extractor') or {}).get('name')!r}, which this app cannot compute for "
+                             "an upload; pick one of the collection's videos instead")
+        clip = extract_upload(path, manifest, max_duration=self.config.max_duration_s,
+                              device=str(self.checkpoint.model.device))
+        return frame_inputs(clip.features, clip.regions, self.cfg)
+
+    def captions_for_features(self, features: np.ndarray, top_k: int | None = None) -> tuple[Ranked, dict]:
+        """Video to text over the collection's captions for frame features [n, dim]."""
+        if self.encoded is None:
+            raise HGRError(f"collection {self.collection.name!r} has no captions to rank")
+        k = self._top_k(top_k)
+        ranked = self.searcher.search_video(features, self.sentences, self.encoded, k)
+        results = []
+        for i, caption in enumerate(ranked.ids):
+            inputs = self.encoded.inputs[self._row[caption]]
+            results.append({"caption": caption, "video_id": self.caption_video.get(caption), "rank": i + 1,
+                            "scores": scores_json(ranked, i), "frames": ranked.frame_counts[i],
+                            "alignment": alignment_json(ranked, i, inputs)})
+        return ranked, {"results": results}
+
+    def captions(self, video: str | Path, top_k: int | None = None, delete: bool = False) -> dict:
+        """Video to text for an uploaded clip file; with delete=True the file is removed afterwards."""
+        try:
+            return self.captions_for_features(self.clip_features(video), top_k)[1]
+        finally:
+            if delete:
+                Path(video).unlink(missing_ok=True)
+
+    def caption_graph(self, caption: str) -> dict:
+        """Graph of one of the collection's captions (for labelling its alignment rows)."""
+        graph = RoleGraph.from_json(self._graphs(caption))
+        inputs = self.encoded.inputs[self._row[caption]] if self.encoded else None
+        return graph_json(graph, inputs, self.cfg.num_verbs) if inputs is not None else {}
+
+    # ------------------------------------------------------------------------------------------------ frames
+    def thumbnails(self, video_id: str) -> list[tuple[np.ndarray, float]]:
+        """(thumbnail RGB, time in s) of each frame the model saw of a collection video; [] if it has no file."""
+        return self._thumbs(video_id)
+
+    def _collection_thumbnails(self, video_id: str) -> list[tuple[np.ndarray, float]]:
+        path, sampling = self.video_path(video_id), self.sampling
+        if path is None or sampling is None:
+            return []
+        try:
+            return clip_thumbnails(path, sampling, self.cfg.max_frames, self.config.thumb_height)
+        except VideoError:
+            return []
+
+    def upload_thumbnails(self, path: str | Path) -> list[tuple[np.ndarray, float]]:
+        sampling = self.sampling or Sampling(max_frames=self.cfg.max_frames)
+        return clip_thumbnails(path, sampling, self.cfg.max_frames, self.config.thumb_height,
+                               self.config.max_duration_s)
+
+    @classmethod
+    def open(cls, collection: Collection, checkpoint: Checkpoint, split: str | None = None,
+             config: AppConfig | None = None) -> DemoService:
+        ids = collection.split(split) if split else None
+        return cls(collection, checkpoint, ids, config)
+
+
+def clip_thumbnails(path: str | Path, sampling: Sampling, max_frames: int, height: int,
+                    max_duration: float | None = None) -> list[tuple[np.ndarray, float]]:
+    """Thumbnails of the frames behind a clip's model frames: the sampling's frames, then the 'select' rows."""
+    from PIL import Image
+
+    frames, info = read_frames(path, sampling, max_duration=max_duration)
+    times = sampling.frame_indices(info.num_frames, info.fps)[:len(frames)] / info.fps
+    n = len(frames)
+    rows = np.round(np.linspace(0, n - 1, max_frames)).astype(int) if n >= max_frames else np.arange(n)
+    out = []
+    for r in rows:
+        img = Image.fromarray(frames[r])
+        width = max(1, round(img.width * height / img.height))
+        out.append((np.asarray(img.resize((width, height), Image.BILINEAR)), float(times[r])))
+    return out
+
+
+def is_upload(path: str | Path, upload_dir: str | Path) -> bool:
+    """True when `path` lies inside the web server's upload folder (only such files are ever deleted)."""
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(upload_dir))
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,155 @@
+"""The Gradio page: layout and wiring only (callbacks in views.py, logic in service.py, figures in viz.py).
+
+Tabs: Text → video, Video → text, Graph explorer, About. JSON endpoints for gradio_client: /search, /captions,
+/parse (docs/api.md); the tabs' own events are callable too but undocumented.
+"""
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from hgr.app import viz
+from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
+from hgr.app.views import Views, about_markdown
+
+CSS = """
+.gradio-container {max-width: 1320px !important; margin: auto}
+#hgr-header h1 {margin: 0 0 2px 0; font-size: 1.6em}
+#hgr-header p {margin: 0; color: #4b5563}
+.legend-chip, .chip {display: inline-block; padding: 1px 9px; border-radius: 999px; color: white;
+  font-size: 0.85em; margin-right: 4px}
+.clip-info {padding: 6px 2px; line-height: 1.9}
+.note {color: #6b7280; font-style: italic}
+"""
+
+
+def header_html(service: DemoService) -> str:
+    c, card = service.collection, service.checkpoint.card
+    extractor = (c.manifest.get("extractor") or {}).get("name", "?")
+    model = card.get("name") or (service.checkpoint.path.name if service.checkpoint.path else "checkpoint")
+    legend = "".join(f"<span class='legend-chip' style='background:{viz.LEVEL_COLOURS[lv]}'>{lv}</span>"
+                     for lv in ("event", "action", "entity", "fused"))
+    return (f"<div id='hgr-header'><h1>Why does this video match this sentence?</h1>"
+            f"<p>Hierarchical Graph Reasoning (Chen et al., CVPR 2020) on <b>{html.escape(c.name)}</b>: "
+            f"{len(service.video_ids):,} videos, {len(service.sentences):,} captions, {html.escape(extractor)} "
+            f"features, model {html.escape(str(model))}.</p><p>Levels: {legend}</p></div>")
+
+
+def build(service: DemoService) -> gr.Blocks:
+    """The whole page for one service."""
+    views = Views(service, get_upload_folder())
+    k_default, k_max = service.config.top_k, service.config.max_top_k
+    layers = [f"layer {i + 1}" for i in range(service.cfg.gcn_layers)]
+    empty = viz.empty_figure
+    with gr.Blocks(title="HGR: video-text retrieval, explained", delete_cache=(3600, 3600)) as demo:
+        gr.HTML(header_html(service))
+        with gr.Tabs():
+            # ------------------------------------------------------------------------------ text -> video
+            with gr.Tab("Text → video", id="t2v"):
+                t2v_state = gr.State(None)
+                with gr.Row(equal_height=False):
+                    query = gr.Textbox(label="Describe a video", placeholder="e.g. a dog is chasing a cat",
+                                       scale=5, max_lines=2, elem_id="query")
+                    top_k = gr.Slider(1, k_max, value=k_default, step=1, label="top-k", scale=1)
+                    search = gr.Button("Search", variant="primary", scale=1, elem_id="search-btn")
+                if service.examples():
+                    gr.Examples([[q] for q in service.examples()], inputs=[query], label="Example queries")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        gallery = gr.Gallery(label="Ranked clips (click one to play it and see its frame alignment)",
+                                             columns=5, object_fit="contain", allow_preview=True, elem_id="results")
+                    with gr.Column(scale=2):
+                        scores = gr.Plot(empty("Scores appear here after a search."), label="Scores",
+                                         elem_id="scores")
+                clip_info = gr.HTML()
+                alignment = gr.Plot(empty("Frame alignment of the selected clip appears here."),
+                                    label="Frame alignment", elem_id="alignment")
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        layer = gr.Radio(layers, value=layers[0] if layers else None, visible=len(layers) > 1,
+                                         label="Graph attention layer drawn as edge widths")
+                        graph = gr.Plot(empty("The query's graph appears here."), label="Query graph",
+                                        elem_id="graph")
+                    with gr.Column(scale=1):
+                        attention = gr.Plot(empty("Graph attention appears here."), label="Graph attention")
+                outputs = [t2v_state, gallery, scores, alignment, clip_info, graph, attention, layer]
+                gr.on([search.click, query.submit], views.search, [query, top_k], outputs,
+                      api_name="ui_search", api_visibility="undocumented")
+                gallery.select(views.select_video, [t2v_state], [alignment, clip_info], api_visibility="private")
+                layer.change(views.redraw_graph, [t2v_state, layer], [graph], api_visibility="private")
+
+            # ------------------------------------------------------------------------------ video -> text
+            with gr.Tab("Video → text", id="v2t"):
+                v2t_state = gr.State(None)
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        upload = gr.File(label="Upload a clip", file_types=list(UPLOAD_EXTENSIONS), type="filepath",
+                                         elem_id="upload")
+                        pick = gr.Dropdown(service.video_ids[:2000], value=None, label="…or pick a collection video",
+                                           allow_custom_value=False)
+                        with gr.Row():
+                            v2t_k = gr.Slider(1, k_max, value=k_default, step=1, label="top-k")
+                            find = gr.Button("Find captions", variant="primary", elem_id="captions-btn")
+                        limits = service.config
+                        gr.Markdown(f"{', '.join(e[1:] for e in UPLOAD_EXTENSIONS)}; up to "
+                                    f"{_duration(limits.max_duration_s)} and {limits.max_upload_mb:g} MB. The clip is "
+                                    "sampled and its features extracted exactly as the collection was indexed; "
+                                    "uploads are deleted from the server after use.", elem_classes="note")
+                    with gr.Column(scale=3):
+                        table = gr.Dataframe(headers=["#", "caption", "video", *views_levels()],
+                                             label="Captions ranked for the clip (click a row for its alignment)",
+                                             interactive=False, wrap=True, elem_id="captions",
+                                             column_widths=["6%", "40%", "14%", "10%", "10%", "10%", "10%"])
+                v2t_info = gr.HTML()
+                v2t_alignment = gr.Plot(empty("The clip's frame alignment appears here."), label="Frame alignment",
+                                        elem_id="v2t-alignment")
+                v2t_scores = gr.Plot(empty("Caption scores appear here."), label="Scores")
+                find.click(views.captions, [upload, pick, v2t_k],
+                           [v2t_state, table, v2t_scores, v2t_alignment, v2t_info],
+                           api_name="ui_captions", api_visibility="undocumented")
+                table.select(views.select_caption, [v2t_state], [v2t_alignment, v2t_info], api_visibility="private")
+
+            # ------------------------------------------------------------------------------ graph explorer
+            with gr.Tab("Graph explorer", id="explorer"):
+                ex_state = gr.State(None)
+                with gr.Row(equal_height=True):
+                    sentence = gr.Textbox(label="Any sentence", placeholder="e.g. a man is slicing a tomato in a "
+                                          "kitchen", scale=5, max_lines=2)
+                    show = gr.Button("Show graph", variant="primary", scale=1)
+                with gr.Row():
+                    with gr.Column():
+                        ex_layer = gr.Radio(layers, value=layers[0] if layers else None, visible=len(layers) > 1,
+                                            label="Graph attention layer drawn as edge widths")
+                        ex_graph = gr.Plot(empty("Type a sentence to see its graph."), label="Graph",
+                                           elem_id="explorer-graph")
+                    with gr.Column():
+                        ex_attention = gr.Plot(empty("Graph attention appears here."), label="Graph attention")
+                ex_tree = gr.Code(label="The graph as text (word indices in brackets)", language=None)
+                gr.on([show.click, sentence.submit], views.explore, [sentence],
+                      [ex_state, ex_graph, ex_attention, ex_tree, ex_layer],
+                      api_name="ui_parse", api_visibility="undocumented")
+                ex_layer.change(views.redraw_graph, [ex_state, ex_layer], [ex_graph], api_visibility="private")
+
+            with gr.Tab("About", id="about"):
+                gr.Markdown(about_markdown(service))
+
+        # ---------------------------------------------------------------------------------- JSON API (docs/api.md)
+        with gr.Group(visible=False):
+            api_query, api_k = gr.Textbox(), gr.Number(value=k_default, precision=0)
+            api_video, api_out = gr.File(type="filepath"), gr.JSON()
+            api_trigger = gr.Button()
+        api_trigger.click(views.api_search, [api_query, api_k], api_out, api_name="search")
+        api_trigger.click(views.api_captions, [api_video, api_k], api_out, api_name="captions")
+        api_trigger.click(views.api_parse, [api_query], api_out, api_name="parse")
+    return demo
+
+
+def views_levels() -> list[str]:
+    return ["event", "action", "entity", "fused"]
+
+
+def _duration(seconds: float) -> str:
+    """'5 min', '90 s': the upload cap as a person reads it."""
+    return f"{seconds / 60:g} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:.0f} s"

@@ -1,0 +1,241 @@
+"""Callbacks of the web app: service JSON -> what each component shows. No layout here (that is ui.py).
+
+Every callback turns an `hgr.errors.HGRError` into `gr.Error` (a message box in the browser, an error string for
+API clients) and a service warning into `gr.Warning`; any other failure is reported the same way, so the app
+keeps serving.
+"""
+from __future__ import annotations
+
+import functools
+import html
+from pathlib import Path
+
+import gradio as gr
+
+from hgr.app import viz
+from hgr.app.service import DemoService, is_upload
+from hgr.errors import HGRError
+
+LEVELS = ("event", "action", "entity", "fused")
+
+
+def user_errors(fn):
+    """Run a callback; HGRError -> gr.Error with its message (HTML-escaped: the page shows it as HTML)."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except HGRError as err:
+            raise gr.Error(html.escape(str(err), quote=False), print_exception=False) from None
+        except Exception as err:  # the app keeps serving; the message says what failed
+            raise gr.Error(html.escape(f"internal error ({type(err).__name__}: {str(err)[:300]}); the app is still "
+                                       "running, try again or report this", quote=False)) from err
+    return run
+
+
+def _warn(result: dict) -> None:
+    for message in result.get("warnings", []):
+        gr.Warning(message)
+
+
+def score_chips(scores: dict[str, float]) -> str:
+    """The four scores as coloured chips (HTML; numbers only, nothing user-typed)."""
+    return " ".join(f"<span class='chip' style='background:{viz.LEVEL_COLOURS[level]}'>{level} "
+                    f"{scores[level]:.3f}</span>" for level in LEVELS)
+
+
+def describe_result(result: dict, title: str) -> str:
+    return f"<div class='clip-info'><b>{html.escape(title)}</b><br>{score_chips(result['scores'])}</div>"
+
+
+def _layer_update(result: dict) -> dict:
+    layers = len(result.get("attention") or [])
+    return gr.update(choices=[f"layer {i + 1}" for i in range(layers)], value="layer 1" if layers else None,
+                     visible=layers > 1)
+
+
+def layer_index(choice: str | None) -> int:
+    try:
+        return int(str(choice).split()[-1]) - 1
+    except (ValueError, IndexError):
+        return 0
+
+
+class Views:
+    """Callbacks bound to one DemoService."""
+
+    def __init__(self, service: DemoService, upload_dir: str | Path) -> None:
+        self.service = service
+        self.upload_dir = upload_dir
+
+    # ---------------------------------------------------------------------------------------------- text -> video
+    def search(self, query: str, top_k: float) -> tuple:
+        """Query -> (state, gallery, scores chart, alignment of result #1, its caption, graph, attention, layers)."""
+        result = user_errors(self.service.search)(query, int(top_k))
+        _warn(result)
+        gallery, shown = [], []
+        for i, r in enumerate(result["results"]):
+            path = self.service.video_path(r["video_id"])
+            if path is not None:
+                gallery.append((str(path), f"#{r['rank']} {r['video_id']}"))
+                shown.append(i)
+        result["gallery"] = shown
+        first = self._alignment(result, 0) if result["results"] else (viz.empty_figure("No video matched."), "")
+        note = "" if gallery or not result["results"] else \
+            "<p class='note'>This collection has no video files to play; the scores and alignments are below.</p>"
+        return (result, gallery, viz.scores_figure(result["results"]), first[0], note + first[1],
+                viz.graph_figure(result, 0), viz.attention_figure(result), _layer_update(result))
+
+    def _alignment(self, result: dict, i: int) -> tuple:
+        r = result["results"][i]
+        title = f"#{r['rank']} {r['video_id']}: which frames each node of the query attended to (φ, Eq. 12)"
+        thumbs = self.service.thumbnails(r["video_id"])
+        return (viz.alignment_figure(r["alignment"], result["graph"], thumbs, title),
+                describe_result(r, f"#{r['rank']} {r['video_id']}"))
+
+    def select_video(self, result: dict | None, evt: gr.SelectData) -> tuple:
+        if not result or not result.get("results"):
+            return viz.empty_figure("Search first."), ""
+        i = result["gallery"][evt.index] if evt.index < len(result.get("gallery", [])) else 0
+        return user_errors(self._alignment)(result, i)
+
+    def redraw_graph(self, result: dict | None, layer: str | None):
+        if not result or not result.get("graph"):
+            return viz.empty_figure("No graph yet: type a sentence.")
+        return viz.graph_figure(result, layer_index(layer))
+
+    # ---------------------------------------------------------------------------------------------- video -> text
+    def captions(self, upload: str | None, pick: str | None, top_k: float,
+                 progress=gr.Progress()) -> tuple:  # noqa: B008 (gradio's way to ask for a progress bar)
+        """Clip -> (state, table, scores chart, alignment of the top caption, its description)."""
+        return user_errors(self._captions)(upload, pick, top_k, progress)
+
+    def _captions(self, upload, pick, top_k, progress) -> tuple:
+        service = self.service
+        if upload:
+            path = Path(upload)
+            try:
+                progress(0.05, desc="checking the file")
+                service.check_upload(path)
+                progress(0.15, desc=f"decoding frames and extracting {service.collection.dim}-d features")
+                features = service.clip_features(path)
+                progress(0.7, desc="thumbnails of the sampled frames")
+                thumbs = service.upload_thumbnails(path)
+            finally:
+                if is_upload(path, self.upload_dir):
+                    path.unlink(missing_ok=True)       # uploads are deleted after use
+            name = path.name
+        elif pick:
+            progress(0.1, desc="reading the collection's features")
+            features, thumbs, name = service.frame_features(pick), service.thumbnails(pick), pick
+        else:
+            raise gr.Error("Upload a clip or pick one of the collection's videos first.")
+        progress(0.8, desc=f"ranking {len(service.sentences):,} captions")
+        _, result = service.captions_for_features(features, int(top_k))
+        result.update(clip=name, thumbnails=thumbs)
+        rows = [[r["rank"], r["caption"], r["video_id"] or "", *(round(r["scores"][lv], 3) for lv in LEVELS)]
+                for r in result["results"]]
+        align, info = self._caption_alignment(result, 0)
+        return result, rows, viz.scores_figure(result["results"], label_key="caption"), align, info
+
+    def _caption_alignment(self, result: dict, i: int) -> tuple:
+        if not result["results"]:
+            return viz.empty_figure("No caption matched."), ""
+        r = result["results"][i]
+        graph = self.service.caption_graph(r["caption"])
+        title = f"{result['clip']} against caption #{r['rank']}: frames each node attended to (φ, Eq. 12)"
+        info = describe_result(r, f"#{r['rank']} “{r['caption']}” (from {r['video_id']})")
+        return viz.alignment_figure(r["alignment"], graph, result["thumbnails"], title), info
+
+    def select_caption(self, result: dict | None, evt: gr.SelectData) -> tuple:
+        if not result or not result.get("results"):
+            return viz.empty_figure("Find captions first."), ""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        return user_errors(self._caption_alignment)(result, min(int(row), len(result["results"]) - 1))
+
+    # ---------------------------------------------------------------------------------------------- explorer
+    def explore(self, sentence: str) -> tuple:
+        """Sentence -> (state, graph, attention, the graph as a text tree, layer selector)."""
+        result = user_errors(self.service.parse)(sentence)
+        _warn(result)
+        from hgr.graph import RoleGraph
+        graph = result["graph"]
+        events = {n["id"] for n in graph["nodes"] if n["level"] == "event"}
+        nodes = {n["id"]: {"role": n["role"], "spans": n["spans"], "words": n["words"]} for n in graph["nodes"]}
+        edges = [[e["source"], e["target"], e["role"]] for e in graph["edges"] if e["source"] not in events]
+        tree = str(RoleGraph.from_json([nodes, edges]))
+        return result, viz.graph_figure(result, 0), viz.attention_figure(result), tree, _layer_update(result)
+
+    # ---------------------------------------------------------------------------------------------- JSON API
+    def api_search(self, query: str, top_k: float) -> dict:
+        """/search: the ranked videos with per-level scores, the query graph and its attention."""
+        return user_errors(self.service.search)(query, top_k)
+
+    def api_captions(self, video: str | None, top_k: float) -> dict:
+        """/captions: the collection's captions ranked for an uploaded clip (deleted after use)."""
+        if not video:
+            raise gr.Error("no video file was sent: pass handle_file('clip.mp4')")
+        return user_errors(self.service.captions)(video, top_k, delete=is_upload(video, self.upload_dir))
+
+    def api_parse(self, sentence: str) -> dict:
+        """/parse: a sentence's graph and per-layer graph attention."""
+        return user_errors(self.service.parse)(sentence)
+
+
+# ---------------------------------------------------------------------------------------------------- About
+def _metric_tables(card: dict, path: str = "", depth: int = 0) -> list[tuple[str, dict]]:
+    """Every {t2v, v2t, rsum} block in a model card, with where it was found (e.g. 'val', 'test.levels.fused')."""
+    found = []
+    if isinstance(card, dict):
+        if "t2v" in card and "v2t" in card:
+            found.append((path or "metrics", card))
+        elif depth < 3:
+            for key, value in card.items():
+                found += _metric_tables(value, f"{path}.{key}" if path else str(key), depth + 1)
+    return found
+
+
+def _md(value) -> str:
+    """A value shown inside Markdown code spans (so names and paths are never read as markup)."""
+    return "`" + str(value).replace("`", "'")[:200] + "`"
+
+
+def about_markdown(service: DemoService) -> str:
+    """The About tab: the collection, the model card and the evaluation tables the card holds."""
+    c, ckpt = service.collection, service.checkpoint
+    m = c.manifest
+    ext = m.get("extractor") or {}
+    lines = ["## The collection",
+             f"- name {_md(c.name)}: {len(service.video_ids):,} videos searched ({len(c):,} in the collection), "
+             f"{len(service.sentences):,} unique captions",
+             f"- frame features: {_md(ext.get('name', '?'))}, {c.dim}-d"
+             + (f", weights {_md(ext['version'])}" if ext.get("version") else ""),
+             f"- frame sampling: {_md(m.get('sampling'))}; the model reads at most {service.cfg.max_frames} frames "
+             "per video (the official 'select' rule)",
+             "- splits: " + ", ".join(f"{_md(k)} ({len(v):,})" for k, v in c.splits.items()),
+             "", "## The model card", f"- checkpoint {_md(ckpt.path)}"]
+    cfg = ckpt.config
+    lines.append(f"- architecture: {cfg.rnn_type.upper()} text encoder, {cfg.gcn_layers} graph reasoning layer(s)"
+                 f"{' with attention' if cfg.gcn_attention else ''}, joint space {cfg.dim_embed}-d, "
+                 f"{cfg.num_words:,} words, {cfg.dim_fts}-d frames, video encoder {_md(cfg.video_encoder)}")
+    tables = _metric_tables(ckpt.card)
+    for key, value in ckpt.card.items():
+        if not any(path == key or path.startswith(key + ".") for path, _ in tables):
+            lines.append(f"- {key}: {_md(value)}")
+    if tables:
+        lines += ["", "## Evaluation (from the model card)", "",
+                  "| where | t2v R@1 | R@5 | R@10 | MedR | v2t R@1 | R@5 | R@10 | MedR | rsum |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for path, t in tables:
+            cells = [f"{t[d].get(k, float('nan')):.1f}" for d in ("t2v", "v2t") for k in ("r1", "r5", "r10", "medr")]
+            lines.append(f"| {_md(path)} | " + " | ".join(cells) + f" | {t.get('rsum', float('nan')):.1f} |")
+    else:
+        lines += ["", "_The model card holds no evaluation metrics._"]
+    lines += ["", "## How to read the app",
+              "The fused score is the mean of the event, action and entity similarities (Eq. 13). The frame "
+              "alignment shows φ of Eq. 12: for each action and entity node of the sentence, the softmax over the "
+              "video's frames that weights their local similarities. The graph attention is β of Eq. 8: how much "
+              "each node gathers from each neighbour in a graph reasoning layer."]
+    return "\n".join(lines)
