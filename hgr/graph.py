@@ -1,0 +1,141 @@
+"""RoleGraph: a sentence's semantic role graph in the paper's words (section 3.1: event, actions, entities).
+
+The on-disk form is the official one (spec section 1): `[graph_nodes, graph_edges]`, where `graph_nodes` is an
+ordered dict `{"ROOT": {...}, "1": {"role": "V", ...}, ...}` and `graph_edges` is `[[verb, argument, role], ...]`.
+Node order matters: the model takes actions and entities in that order. `to_networkx()` is what the app draws.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from hgr.errors import ParseError
+
+EVENT_NODE = "ROOT"
+
+
+@dataclass
+class RoleNode:
+    """One node: the sentence (event, role ROOT), a verb (action, role V) or an argument phrase (entity)."""
+
+    name: str
+    role: str
+    spans: list[int]          # token indices into sentence.split()
+    words: list[str]
+
+    @property
+    def level(self) -> str:
+        if self.role == "ROOT":
+            return "event"
+        return "action" if self.role == "V" else "entity"
+
+
+@dataclass
+class RoleGraph:
+    """Ordered nodes (event first) and action -> entity edges labelled with the entity's semantic role."""
+
+    nodes: list[RoleNode] = field(default_factory=list)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)   # (action name, entity name, role)
+
+    @property
+    def words(self) -> list[str]:
+        event = self.event
+        return list(event.words) if event else []
+
+    @property
+    def event(self) -> RoleNode | None:
+        return next((n for n in self.nodes if n.role == "ROOT"), None)
+
+    @property
+    def actions(self) -> list[RoleNode]:
+        return [n for n in self.nodes if n.role == "V"]
+
+    @property
+    def entities(self) -> list[RoleNode]:
+        return [n for n in self.nodes if n.role not in ("ROOT", "V")]
+
+    def node(self, name: str) -> RoleNode:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def arguments(self, action: str) -> list[tuple[RoleNode, str]]:
+        """The entities of one action, with their role, in edge order."""
+        return [(self.node(a), role) for v, a, role in self.edges if v == action]
+
+    # ---- official JSON -------------------------------------------------------------------------------------
+    def to_json(self) -> list:
+        """The official `[graph_nodes, graph_edges]` value (JSON-serialisable, node order kept)."""
+        nodes = {n.name: {"role": n.role, "spans": list(n.spans), "words": list(n.words)} for n in self.nodes}
+        return [nodes, [[v, a, r] for v, a, r in self.edges]]
+
+    @classmethod
+    def from_json(cls, value: Sequence) -> RoleGraph:
+        """Read the official `[graph_nodes, graph_edges]` value; raises ParseError on a malformed one."""
+        try:
+            raw_nodes, raw_edges = value
+            nodes = [RoleNode(str(name), str(n["role"]), [int(i) for i in n["spans"]], [str(w) for w in n["words"]])
+                     for name, n in raw_nodes.items()]
+            edges = [(str(v), str(a), str(r)) for v, a, r in raw_edges]
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise ParseError(f"not an official role graph [graph_nodes, graph_edges]: {err!r}") from err
+        names = {n.name for n in nodes}
+        missing = [e for e in edges if e[0] not in names or e[1] not in names]
+        if missing:
+            raise ParseError(f"role graph edges refer to unknown nodes: {missing[:3]}")
+        return cls(nodes, edges)
+
+    # ---- networkx ------------------------------------------------------------------------------------------
+    def to_networkx(self) -> nx.DiGraph:
+        """DiGraph with node attributes level/role/words/span and edge attribute role.
+
+        Besides the official action -> entity edges it links the event to each action (role "V"), so the graph
+        is one tree-like drawing; `from_networkx` drops those event edges again.
+        """
+        g = nx.DiGraph()
+        for n in self.nodes:
+            g.add_node(n.name, level=n.level, role=n.role, words=list(n.words), span=list(n.spans))
+        event = self.event
+        if event is not None:
+            for a in self.actions:
+                g.add_edge(event.name, a.name, role="V")
+        for v, a, r in self.edges:
+            g.add_edge(v, a, role=r)
+        return g
+
+    @classmethod
+    def from_networkx(cls, g: nx.DiGraph) -> RoleGraph:
+        """Inverse of `to_networkx` (node order = the DiGraph's insertion order)."""
+        nodes = [RoleNode(str(name), d["role"], list(d["span"]), list(d["words"])) for name, d in g.nodes(data=True)]
+        event_names = {n.name for n in nodes if n.role == "ROOT"}
+        edges = [(str(v), str(a), d["role"]) for v, a, d in g.edges(data=True) if v not in event_names]
+        return cls(nodes, edges)
+
+    def __str__(self) -> str:
+        """A readable tree: the event, each action with its entities, then entities without an action."""
+        lines = [f"event: {' '.join(self.words)}"]
+        linked = set()
+        for a in self.actions:
+            lines.append(f"  action {a.name}: {' '.join(a.words)}  [{_span_text(a.spans)}]")
+            for e, role in self.arguments(a.name):
+                linked.add(e.name)
+                lines.append(f"    {role:<10} {e.name}: {' '.join(e.words)}  [{_span_text(e.spans)}]")
+        for e in self.entities:
+            if e.name not in linked:
+                lines.append(f"  entity {e.name} ({e.role}): {' '.join(e.words)}  [{_span_text(e.spans)}]")
+        return "\n".join(lines)
+
+
+def _span_text(spans: Sequence[int]) -> str:
+    if spans and list(spans) == list(range(spans[0], spans[-1] + 1)):
+        return f"{spans[0]}-{spans[-1]}" if len(spans) > 1 else str(spans[0])
+    return ",".join(map(str, spans))
+
+
+def graph_json_equal(a: Any, b: Any) -> bool:
+    """Two official graph values are equal, node order included (JSON dicts compare unordered otherwise)."""
+    return list(a[0].items()) == list(b[0].items()) and [list(e) for e in a[1]] == [list(e) for e in b[1]]

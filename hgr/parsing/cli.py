@@ -1,0 +1,102 @@
+"""`hgr parse`: typed sentences or AllenNLP SRL output -> official role graphs.
+
+    hgr parse "a dog is chasing a cat in the park"            # readable tree
+    hgr parse "a dog is chasing a cat in the park" --json     # official [graph_nodes, graph_edges]
+    hgr parse --file captions.txt --out sent2rolegraph.json   # one sentence per line, keyed by the line as given
+    hgr parse --from-srl sent2srl.json --out sent2rolegraph.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hgr.errors import ParseError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sentence", nargs="?", help="a sentence to parse (quote it)")
+    parser.add_argument("--json", action="store_true", help="print the official [nodes, edges] JSON")
+    parser.add_argument("--file", help="text file, one sentence per line")
+    parser.add_argument("--from-srl", dest="from_srl", help="AllenNLP output file {sentence: srl_output}")
+    parser.add_argument("--out", help="write {sentence: [graph_nodes, graph_edges]} to this JSON file")
+    parser.add_argument("--batch-size", type=int, default=256, help="sentences per spaCy batch")
+    parser.add_argument("--rules", action="store_true", help="hand-written role rules instead of the labeller")
+
+
+def main(args: argparse.Namespace) -> int:
+    sources = [x for x in (args.sentence, args.file, args.from_srl) if x is not None]
+    if len(sources) != 1:
+        raise ParseError("give exactly one of: a sentence, --file FILE, --from-srl FILE")
+    if args.from_srl:
+        return _write(_from_srl(Path(args.from_srl)), args.out)
+    parser = _parser(args.rules)
+    if args.sentence is not None:
+        graph = parser.parse(args.sentence)
+        if args.out:
+            return _write({args.sentence: graph.to_json()}, args.out)
+        print(json.dumps(graph.to_json()) if args.json else str(graph))
+        return 0
+    return _write(_from_file(parser, Path(args.file), args.batch_size), args.out)
+
+
+def _parser(rules: bool):
+    from hgr.parsing.backend import SpacySRL
+    from hgr.parsing.parser import SentenceParser, default_parser
+    return SentenceParser(SpacySRL(weights=None)) if rules else default_parser()
+
+
+def _from_file(parser, path: Path, batch_size: int) -> dict:
+    from tqdm import tqdm
+    if not path.exists():
+        raise ParseError(f"sentence file not found: {path}")
+    lines = [line.rstrip("\r\n") for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    sentences, skipped = [], 0
+    for line in dict.fromkeys(lines):            # unique, in file order
+        try:
+            parser.tokens(line)
+            sentences.append(line)
+        except ParseError:
+            skipped += 1
+    if skipped:
+        print(f"skipped {skipped} line(s) without any word", file=sys.stderr)
+    out = {}
+    with tqdm(total=len(sentences), unit="sent", desc="parse", file=sys.stderr) as bar:
+        for start in range(0, len(sentences), batch_size * 8):
+            chunk = sentences[start:start + batch_size * 8]
+            for line, graph in zip(chunk, parser.parse_many(chunk, batch_size=batch_size)):
+                out[line] = graph.to_json()
+            bar.update(len(chunk))
+    return out
+
+
+def _from_srl(path: Path) -> dict:
+    from hgr.parsing.parser import graph_from_srl
+    if not path.exists():
+        raise ParseError(f"SRL file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ParseError(f"{path} is not JSON ({err}); expected {{sentence: AllenNLP SRL output}}") from err
+    if not isinstance(data, dict):
+        raise ParseError(f"{path} must hold a JSON object {{sentence: AllenNLP SRL output}}")
+    out = {}
+    for sentence, srl in data.items():
+        try:
+            out[sentence] = graph_from_srl(srl).to_json()
+        except ParseError as err:
+            raise ParseError(f"{path}: sentence {sentence[:60]!r}: {err}") from err
+    return out
+
+
+def _write(graphs: dict, out: str | None) -> int:
+    if out is None:
+        print(json.dumps(graphs, ensure_ascii=False))
+        return 0
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(graphs, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {len(graphs)} role graphs to {out}", file=sys.stderr)
+    return 0

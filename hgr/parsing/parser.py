@@ -1,0 +1,78 @@
+"""Sentence -> RoleGraph: normalise, parse (an SRLBackend), build the official graph (spec section 1)."""
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hgr.errors import ParseError
+from hgr.graph import RoleGraph
+from hgr.parsing.backend import SpacySRL, SRLBackend
+from hgr.parsing.frames import augment_with_noun_chunks, build_role_graph, check_srl_output
+from hgr.parsing.normalize import normalize_caption
+from hgr.parsing.spacy_nlp import add_pos, load_spacy, parse_tokens
+
+
+@dataclass
+class ParserConfig:
+    max_words: int = 200       # longer text is truncated with a warning (the model reads only the first 30)
+    batch_size: int = 256      # sentences per spaCy batch
+    normalize: bool = True     # typed text -> official caption form (normalize.py)
+
+
+class SentenceParser:
+    """Parses typed sentences into role graphs with a backend (default: SpacySRL, offline)."""
+
+    def __init__(self, backend: SRLBackend | None = None, config: ParserConfig | None = None):
+        self.config = config or ParserConfig()
+        self.backend = backend or SpacySRL()
+
+    def tokens(self, sentence: str) -> list[str]:
+        """The words the graph indexes: normalised, whitespace-split, truncated to max_words."""
+        if not isinstance(sentence, str):
+            raise ParseError(f"a sentence must be text, got {type(sentence).__name__}")
+        text = normalize_caption(sentence) if self.config.normalize else sentence
+        words = text.split()
+        if not words:
+            raise ParseError(f"nothing to parse in {sentence[:60]!r}: type a sentence with words, "
+                             "e.g. 'a dog is chasing a cat'")
+        if len(words) > self.config.max_words:
+            warnings.warn(f"sentence of {len(words)} words truncated to its first {self.config.max_words} words "
+                          "(the model reads only the first 30)", stacklevel=3)
+            words = words[: self.config.max_words]
+        return words
+
+    def parse(self, sentence: str) -> RoleGraph:
+        return self.parse_many([sentence])[0]
+
+    def parse_many(self, sentences: Sequence[str], batch_size: int | None = None) -> list[RoleGraph]:
+        """Batch parse (spaCy nlp.pipe); raises ParseError for a sentence without any word."""
+        token_lists = [self.tokens(s) for s in sentences]
+        if isinstance(self.backend, SpacySRL):   # one spaCy pass serves the frames and the augmentation
+            docs = self.backend.parse(token_lists, batch_size=batch_size or self.config.batch_size)
+            return [self._graph(self.backend.frames(doc), doc) for doc in docs]
+        return [self._graph(out, None) for out in self.backend.predict(token_lists)]
+
+    @staticmethod
+    def _graph(srl: dict, doc) -> RoleGraph:
+        words, verbs = check_srl_output(srl)
+        graph = build_role_graph(words, verbs)
+        if len(graph.nodes) == 1:
+            doc = doc if doc is not None else next(parse_tokens([words], nlp=load_spacy()))
+            graph = augment_with_noun_chunks(graph, add_pos(doc))
+        return graph
+
+
+@functools.lru_cache(maxsize=1)
+def default_parser() -> SentenceParser:
+    """The process-wide parser (spaCy and the labeller weights load once)."""
+    return SentenceParser()
+
+
+def graph_from_srl(srl: dict) -> RoleGraph:
+    """One AllenNLP SRL output (e.g. a value of the official sent2srl.json) -> its official role graph.
+
+    Sentences without a kept frame are augmented with spaCy noun chunks, as the official notebook did.
+    """
+    return SentenceParser._graph(srl, None)
