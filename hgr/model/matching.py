@@ -48,25 +48,29 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
 
     phrases: [Bc, P, D] action or entity node embeddings; valid: [Bc, P] bool. The score of a caption is the
     mean over its valid phrases (the official code; the paper writes a sum); no valid phrase gives 0.
+    Every (caption, phrase) pair is one column q of [Bv, F, Q] arrays, so the frame axis is reduced in place
+    and the two products are one matrix product and one batched product with the Gram matrices.
     """
+    bv, frames_n, dim = video.frames.shape
+    bc, p, _ = phrases.shape
+    columns = phrases.reshape(bc * p, dim)                                        # [Q, D]
     frames = video.frames.to(phrases.dtype)
-    dots = torch.einsum("ifd,jpd->ijfp", frames, phrases)                     # [Bv, Bc, F, P] v_f . c_p
-    phrase_inv = torch.rsqrt(phrases.pow(2).sum(-1) + 1e-18)                  # [Bc, P]
-    sims = dots * video.inv_norms.to(dots.dtype)[:, None, :, None] * phrase_inv[None, :, None, :]  # s_ij
-    frame_mask = video.mask[:, None, :, None]                                 # [Bv, 1, F, 1]
-    sims = sims.masked_fill(~frame_mask, 0).clamp(min=0)                      # [s]_+
-    sims = sims / sims.norm(dim=2, keepdim=True).clamp(min=1e-10)             # / sqrt(sum_f s^2)
-    phi = torch.softmax((sims * sigma).masked_fill(~frame_mask, NEG_INF), dim=2)  # [Bv, Bc, F, P]
+    dots = (frames.reshape(bv * frames_n, dim) @ columns.T).view(bv, frames_n, bc * p)  # v_f . c_q  [Bv, F, Q]
+    column_inv = torch.rsqrt(columns.pow(2).sum(-1) + 1e-18)                      # [Q]
+    sims = dots * video.inv_norms.to(dots.dtype)[:, :, None] * column_inv          # s_ij = cos(v_f, c_q)
+    pad = ~video.mask[:, :, None]                                                  # [Bv, F, 1]
+    sims = sims.masked_fill(pad, 0).clamp_(min=0)                                  # [s]_+
+    sims = sims / sims.pow(2).sum(1, keepdim=True).sqrt_().clamp_(min=1e-10)       # / sqrt(sum_f s^2)
+    phi = torch.softmax((sims * sigma).masked_fill_(pad, NEG_INF), dim=1)          # [Bv, F, Q] over frames
 
-    u_dot_c = (phi * dots).sum(2)                                             # [Bv, Bc, P]
-    gram = video.gram.to(phi.dtype)
-    u_sq = (phi * torch.einsum("ifg,ijgp->ijfp", gram, phi)).sum(2)           # |u|^2 = phi^T G phi
-    c_norm = phrases.norm(dim=-1).clamp(min=1e-10)                            # [Bc, P]
-    r = u_dot_c / (u_sq.clamp(min=0).sqrt().clamp(min=1e-10) * c_norm[None])  # cos(u, c_p)
+    u_dot_c = (phi * dots).sum(1)                                                  # [Bv, Q]
+    u_sq = (phi * torch.bmm(video.gram.to(phi.dtype), phi)).sum(1)                 # |u|^2 = phi^T G phi
+    c_norm = columns.norm(dim=-1).clamp(min=1e-10)                                 # [Q]
+    r = (u_dot_c / (u_sq.clamp(min=0).sqrt().clamp(min=1e-10) * c_norm)).view(bv, bc, p)  # cos(u, c_q)
 
-    valid_f = valid.to(r.dtype)[None]                                         # [1, Bc, P]
+    valid_f = valid.to(r.dtype)[None]                                              # [1, Bc, P]
     scores = (r * valid_f).sum(2) / valid_f.sum(2).clamp(min=1)
-    alignment = phi.transpose(2, 3) if return_alignment else None
+    alignment = phi.view(bv, frames_n, bc, p).permute(0, 2, 3, 1) if return_alignment else None
     return scores, alignment
 
 
