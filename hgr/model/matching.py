@@ -52,7 +52,9 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
     and the two products are one matrix product and one batched product with the Gram matrices.
     """
     bv, frames_n, dim = video.frames.shape
-    bc, p, _ = phrases.shape
+    bc, slots, _ = phrases.shape
+    p = max(int(valid.sum(1).max()) if bc else 0, 1)        # slots fill in order: later empty ones are skipped
+    phrases, valid = phrases[:, :p], valid[:, :p]
     columns = phrases.reshape(bc * p, dim)                                        # [Q, D]
     frames = video.frames.to(phrases.dtype)
     dots = (frames.reshape(bv * frames_n, dim) @ columns.T).view(bv, frames_n, bc * p)  # v_f . c_q  [Bv, F, Q]
@@ -70,7 +72,10 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
 
     valid_f = valid.to(r.dtype)[None]                                              # [1, Bc, P]
     scores = (r * valid_f).sum(2) / valid_f.sum(2).clamp(min=1)
-    alignment = phi.view(bv, frames_n, bc, p).permute(0, 2, 3, 1) if return_alignment else None
+    alignment = None
+    if return_alignment:                                     # [Bv, Bc, slots, F], zero for empty slots
+        alignment = phi.new_zeros(bv, bc, slots, frames_n)
+        alignment[:, :, :p] = phi.view(bv, frames_n, bc, p).permute(0, 2, 3, 1) * valid[None, :, :, None]
     return scores, alignment
 
 

@@ -1,0 +1,216 @@
+"""Search speed at official dims: naive per-video loop vs batched exact vs two-stage vs FAISS event-level alone.
+
+    python benchmarks/search.py                       # sizes 2990, 10000, 100000
+    python benchmarks/search.py --sizes 2990 --json   # last line: the JSON summary
+
+Collections are synthetic at the official dimensions (20 frames per video, 1024-d joint space). Their video
+embeddings are drawn from a shared concept structure (each video shows 3 of 300 concepts; frames mix them with
+noise) and so are the queries' event/action/entity embeddings, so that levels agree with each other as they do
+in a trained model; recall@10 of two-stage and FAISS-alone is measured against exact ranking on them. Text
+encoding time is measured separately on real sentences through the official-dims text encoder and reported
+beside. The floor is the time to read every frame embedding once (a sum over them) in this run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from hgr.checkpoint import Checkpoint
+from hgr.inputs import caption_inputs, collate_captions
+from hgr.model import HGR, TextEmbedding, VideoIndex, preset
+from hgr.model.matching import FrameStats
+from hgr.search import Searcher
+from hgr.vocab import Vocabulary
+
+SENTENCES = [
+    "a dog is chasing a cat across the snowy field", "a man rides a bicycle on the road at night",
+    "a horse jumps over a ball on the grass", "two birds are flying above the water",
+    "a woman in red is walking her dog on the beach", "a car bumps into a balloon on the road",
+]
+CONCEPTS, PER_VIDEO, FRAMES, DIM = 300, 3, 20, 1024
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(x, dim=-1)
+
+
+def synthetic_index(n: int, concepts: torch.Tensor, gen: torch.Generator, storage: torch.dtype) -> tuple:
+    """Video embeddings: event = sum of its concepts + noise; each frame mixes its concepts with noise."""
+    chosen = torch.stack([torch.randperm(CONCEPTS, generator=gen)[:PER_VIDEO] for _ in range(n)])   # [n, 3]
+    event = concepts[chosen].sum(1) + 0.5 * torch.randn(n, DIM, generator=gen)
+    lengths = torch.randint(8, FRAMES + 1, (n,), generator=gen)
+    mask = torch.arange(FRAMES)[None] < lengths[:, None]
+    levels = []
+    for _ in range(2):                                            # action and entity levels
+        frames = torch.empty(n, FRAMES, DIM)
+        for start in range(0, n, 2000):                           # bounded temporaries
+            stop = min(n, start + 2000)
+            mix = torch.rand(stop - start, FRAMES, PER_VIDEO, generator=gen)
+            frames[start:stop] = (torch.einsum("nfc,ncd->nfd", mix, concepts[chosen[start:stop]])
+                                  + 0.7 * torch.randn(stop - start, FRAMES, DIM, generator=gen))
+        frames[~mask] = 0
+        stats = FrameStats.of(frames, mask)
+        stats.frames = stats.frames.to(storage)
+        levels.append(stats)
+    return VideoIndex(event, levels[0], levels[1]), chosen
+
+
+def synthetic_queries(q: int, concepts: torch.Tensor, gen: torch.Generator) -> list[TextEmbedding]:
+    out = []
+    for _ in range(q):
+        c = concepts[torch.randperm(CONCEPTS, generator=gen)[:PER_VIDEO]]
+        actions = torch.zeros(1, 4, DIM)
+        entities = torch.zeros(1, 6, DIM)
+        actions[0, 0] = c[0] + 0.5 * torch.randn(DIM, generator=gen)
+        entities[0, :2] = c[1:] + 0.5 * torch.randn(2, DIM, generator=gen)
+        valid_a = torch.tensor([[True, False, False, False]])
+        valid_e = torch.tensor([[True, True, False, False, False, False]])
+        out.append(TextEmbedding(c.sum(0, keepdim=True) + 0.5 * torch.randn(1, DIM, generator=gen), actions,
+                                 entities, valid_a, valid_e, torch.empty(0), []))
+    return out
+
+
+def timed(fn, repeat: int) -> tuple[list[float], object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times, result
+
+
+def p95(xs: list[float]) -> float:
+    return float(np.percentile(xs, 95))
+
+
+def text_encoding_ms(model: HGR, repeat: int = 20) -> float:
+    vocab = Vocabulary.build(SENTENCES)
+    graph = [{}, []]
+    items = [caption_inputs(s, graph, vocab, model.cfg) for s in SENTENCES]
+    with torch.no_grad():
+        times, _ = timed(lambda: model.encode_text(collate_captions(items[:1])), repeat)
+    return statistics.median(times)
+
+
+def protocol_rate(searcher: Searcher, concepts: torch.Tensor, gen: torch.Generator, captions: int) -> float:
+    """Microseconds per (video, caption) pair of the evaluation protocol's all-pairs scoring (text side encoded)."""
+    qs = synthetic_queries(captions, concepts, gen)
+    text = TextEmbedding(torch.cat([q.event for q in qs]), torch.cat([q.actions for q in qs]),
+                         torch.cat([q.entities for q in qs]), torch.cat([q.action_valid for q in qs]),
+                         torch.cat([q.entity_valid for q in qs]), torch.empty(0), [])
+    start = time.perf_counter()
+    searcher.score_encoded(text)
+    return (time.perf_counter() - start) * 1e6 / (len(searcher.video_ids) * captions)
+
+
+def run_size(n: int, queries: int, naive_queries: int, pool: int, gen: torch.Generator, model: HGR,
+             protocol_captions: int) -> dict:
+    storage = torch.float16 if n > 20_000 else torch.float32
+    concepts = unit(torch.randn(CONCEPTS, DIM, generator=gen)) * 4
+    index, _ = synthetic_index(n, concepts, gen, storage)
+    ckpt = Checkpoint(model, Vocabulary(["<BOS>", "<EOS>", "<UNK>"]))
+    searcher = Searcher(ckpt, features=None, video_ids=[f"v{i}" for i in range(n)], graphs=None, storage=storage)
+    searcher._index = index
+    qs = synthetic_queries(queries, concepts, gen)
+
+    def exact(t: TextEmbedding) -> torch.Tensor:
+        return torch.from_numpy(searcher.score_encoded(t)["fused"][:, 0])
+
+    def two_stage(t: TextEmbedding) -> torch.Tensor:
+        rows = searcher.candidates(t.event, pool)
+        fused = model.score(searcher._rows(rows), t).fused[:, 0]
+        return rows[torch.topk(fused, 10).indices]
+
+    def faiss_only(t: TextEmbedding) -> torch.Tensor:
+        return searcher.candidates(t.event, 10)
+
+    def naive(t: TextEmbedding) -> torch.Tensor:                    # one model call per video, as a loop would
+        return torch.cat([model.score(searcher._rows(slice(i, i + 1)), t).fused[:, 0] for i in range(n)])
+
+    with torch.no_grad():
+        searcher.event_index()                                       # built once, outside the timings
+        exact_times, exact_top, two_times, faiss_times = [], [], [], []
+        recall_two, recall_faiss = [], []
+        for t in qs:
+            ms, scores = timed(lambda t=t: exact(t), 1)
+            exact_times += ms
+            top = set(torch.topk(scores, 10).indices.tolist())
+            exact_top.append(top)
+            ms, rows = timed(lambda t=t: two_stage(t), 1)
+            two_times += ms
+            recall_two.append(len(top & set(rows.tolist())) / 10)
+            ms, rows = timed(lambda t=t: faiss_only(t), 1)
+            faiss_times += ms
+            recall_faiss.append(len(top & set(rows.tolist())) / 10)
+        naive_times, _ = timed(lambda: naive(qs[0]), naive_queries)
+        frames = [index.actions.frames, index.entities.frames]
+        floor_times, _ = timed(lambda: [f.sum() for f in frames], 5)
+        pair_us = protocol_rate(searcher, concepts, gen, protocol_captions) if protocol_captions else None
+    return {"protocol_us_per_pair": pair_us, "naive_ms": statistics.median(naive_times),
+            "exact_ms": statistics.median(exact_times),
+            "exact_p95_ms": p95(exact_times), "two_stage_ms": statistics.median(two_times),
+            "two_stage_p95_ms": p95(two_times), "faiss_ms": statistics.median(faiss_times),
+            "recall10_two_stage": float(np.mean(recall_two)), "recall10_faiss": float(np.mean(recall_faiss)),
+            "floor_ms": min(floor_times), "storage": str(storage).replace("torch.", ""), "pool": pool,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="2990,10000,100000")
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--naive-queries", type=int, default=2)
+    parser.add_argument("--pool", type=int, default=1000, help="two-stage candidate pool")
+    parser.add_argument("--protocol-captions", type=int, default=300,
+                        help="captions scored against every video to measure the all-pairs rate (smallest size)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)   # internal: one size, JSON out
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    model = HGR(preset("official", num_words=len(Vocabulary.build(SENTENCES)))).eval()
+    if args.one_size:
+        print(json.dumps(run_size(args.one_size, args.queries, args.naive_queries, min(args.pool, args.one_size),
+                                  gen, model, args.protocol_captions)))
+        return
+    encode_ms = text_encoding_ms(model)
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; text encoding of one query: {encode_ms:.1f} ms (official dims)")
+    sizes = {}
+    for i, n in enumerate(int(s) for s in args.sizes.split(",")):
+        cmd = [sys.executable, __file__, "--one-size", str(n), "--queries", str(args.queries), "--naive-queries",
+               str(args.naive_queries), "--pool", str(args.pool), "--threads", str(args.threads),
+               "--protocol-captions", str(args.protocol_captions if i == 0 else 0)]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        sizes[str(n)] = r
+        print(f"{n:>7} videos [{r['storage']}]: naive {r['naive_ms']:8.1f} ms | exact {r['exact_ms']:7.1f} ms "
+              f"(p95 {r['exact_p95_ms']:.1f}, {r['naive_ms'] / r['exact_ms']:.0f}x naive, "
+              f"{r['exact_ms'] / r['floor_ms']:.1f}x floor {r['floor_ms']:.1f} ms) | "
+              f"two-stage {r['two_stage_ms']:6.1f} ms "
+              f"(pool {r['pool']}, recall@10 {r['recall10_two_stage']:.3f}, {r['exact_ms'] / r['two_stage_ms']:.1f}x "
+              f"exact) | faiss alone {r['faiss_ms']:.2f} ms (recall@10 {r['recall10_faiss']:.3f}) | "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB")
+        if r["protocol_us_per_pair"]:
+            pairs = 2990 * 59800
+            print(f"        all-pairs protocol scoring: {r['protocol_us_per_pair']:.2f} us per video-caption pair "
+                  f"(official loop: 52 us, {52 / r['protocol_us_per_pair']:.1f}x); at this rate 2,990 x 59,800 "
+                  f"pairs take {pairs * r['protocol_us_per_pair'] / 1e6 / 60:.0f} min plus text encoding")
+    summary = {"machine": f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}",
+               "text_encode_ms": encode_ms, "sizes": sizes}
+    if args.json:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
