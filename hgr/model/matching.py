@@ -61,9 +61,9 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
     column_inv = torch.rsqrt(columns.pow(2).sum(-1) + 1e-18)                      # [Q]
     sims = dots * video.inv_norms.to(dots.dtype)[:, :, None] * column_inv          # s_ij = cos(v_f, c_q)
     pad = ~video.mask[:, :, None]                                                  # [Bv, F, 1]
-    sims = sims.masked_fill(pad, 0).clamp_(min=0)                                  # [s]_+
-    sims = sims / sims.pow(2).sum(1, keepdim=True).sqrt_().clamp_(min=1e-10)       # / sqrt(sum_f s^2)
-    phi = torch.softmax((sims * sigma).masked_fill_(pad, NEG_INF), dim=1)          # [Bv, F, Q] over frames
+    sims = sims.masked_fill(pad, 0).clamp(min=0)                                  # [s]_+
+    sims = sims / sims.pow(2).sum(1, keepdim=True).sqrt().clamp(min=1e-10)        # / sqrt(sum_f s^2)
+    phi = torch.softmax((sims * sigma).masked_fill(pad, NEG_INF), dim=1)          # [Bv, F, Q] over frames
 
     u_dot_c = (phi * dots).sum(1)                                                  # [Bv, Q]
     u_sq = (phi * torch.bmm(video.gram.to(phi.dtype), phi)).sum(1)                 # |u|^2 = phi^T G phi
