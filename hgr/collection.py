@@ -61,10 +61,20 @@ def _read_done_log(path: Path) -> list[dict]:
             if not line.endswith("\n"):
                 break
             try:
-                entries.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
                 break
+            if not (isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("file"), str)
+                    and isinstance(entry.get("num_frames"), int)):
+                raise CollectionError(f"{path}: damaged entry {line.strip()[:120]!r} (each line is "
+                                      '{"id", "file", "num_frames"}); remove the line or the staging folder')
+            entries.append(entry)
     return entries
+
+
+def _is_role_graph(graph) -> bool:
+    """The official [graph_nodes {name: node}, graph_edges [[verb, arg, role], ...]] shape (spec section 1)."""
+    return isinstance(graph, list) and len(graph) == 2 and isinstance(graph[0], dict) and isinstance(graph[1], list)
 
 
 class Collection:
@@ -110,8 +120,13 @@ class Collection:
         for key in ("name", "dim", "frame_counts", "extractor"):
             if key not in manifest:
                 raise CollectionError(f"{root / MANIFEST}: manifest lacks the field {key!r}")
-        dim = int(manifest["dim"])
-        counts: dict[str, int] = manifest["frame_counts"]
+        dim, counts = manifest["dim"], manifest["frame_counts"]
+        if not isinstance(dim, int) or dim < 1:
+            raise CollectionError(f"{root / MANIFEST}: dim must be a positive whole number, got {dim!r}")
+        if not isinstance(counts, dict) or not all(isinstance(n, int) for n in counts.values()):
+            raise CollectionError(f"{root / MANIFEST}: frame_counts must map each video id to its number of frames")
+        if not isinstance(manifest.get("splits") or {}, dict):
+            raise CollectionError(f"{root / MANIFEST}: splits must map each split name to a list of video ids")
         staged: dict[str, Path] = {}
         for entry in _read_done_log(root / STAGING_DIR / DONE_LOG):   # indexed, not merged yet: still ours
             vid, file = entry["id"], root / STAGING_DIR / entry["file"]
@@ -147,6 +162,13 @@ class Collection:
         return coll
 
     def _validate_features_file(self) -> None:
+        try:
+            self._check_features_file()
+        except (OSError, KeyError, ValueError, RuntimeError) as err:    # h5py's errors for damaged objects
+            raise CollectionError(f"{self.features_path}: damaged HDF5 file ({err}); re-index into a new "
+                                  "folder") from err
+
+    def _check_features_file(self) -> None:
         f = self._h5
         stored_dim = f.attrs.get("dim")
         if stored_dim is not None and int(stored_dim) != self.dim:
@@ -227,7 +249,11 @@ class Collection:
             key = feature_key(video_id)
             if key not in self._h5:
                 raise CollectionError(f"{self.features_path}: no features for video {video_id!r} (key {key!r})")
-            arr = self._h5[key][...]
+            try:
+                arr = self._h5[key][...]
+            except (OSError, KeyError, ValueError, RuntimeError) as err:   # damaged on disk since it was opened
+                raise CollectionError(f"{self.features_path}: features of video {video_id!r} cannot be read ({err}); "
+                                      "the file is damaged: re-index into a new folder") from err
         if arr.ndim != 2 or arr.shape[1] != self.dim:
             raise CollectionError(f"{self.features_path}: video {video_id!r} has features of shape {arr.shape}, "
                                   f"expected (num_frames, {self.dim})")
@@ -278,6 +304,11 @@ class Collection:
         return data
 
     @property
+    def role_graphs_file(self) -> Path | None:
+        """The role-graph cache file, if the collection has one."""
+        return self._role_graphs_path
+
+    @property
     def role_graphs(self) -> dict:
         """{sentence: [graph_nodes, graph_edges]} (official format; {} if none); loaded on first use."""
         if self._role_graphs is None:
@@ -287,6 +318,10 @@ class Collection:
                 data = _read_json(self._role_graphs_path, "role graphs")
                 if not isinstance(data, dict):
                     raise CollectionError(f"{self._role_graphs_path}: role graphs must be {{sentence: [nodes, edges]}}")
+                bad = next((k for k, g in data.items() if not _is_role_graph(g)), None)
+                if bad is not None:
+                    raise CollectionError(f"{self._role_graphs_path}: the role graph of {str(bad)[:80]!r} is not "
+                                          "[graph_nodes, graph_edges]; rebuild the file with `hgr parse`")
                 self._role_graphs = data
         return self._role_graphs
 

@@ -24,10 +24,11 @@ PAIRS_PER_CHUNK = 200_000
 HNSW_FROM = 50_000
 
 
-def index_cache_path(collection, checkpoint: Checkpoint) -> Path:
-    """Where the encoded video side of `collection` under `checkpoint` is cached: the collection's cache/ folder
-    (or ~/.cache/hgr when that is not writable), named by a hash of the weights, config, videos and features."""
-    digest = hashlib.sha256()
+def index_cache_path(collection, checkpoint: Checkpoint, kind: str = "index", extra: str = "") -> Path:
+    """Where the encoded video side (kind 'index') or caption side ('captions') of `collection` under `checkpoint`
+    is cached: the collection's cache/ folder (or ~/.cache/hgr when that is not writable), named by a hash of the
+    weights, config, videos, features and `extra` (what else the cached value depends on)."""
+    digest = hashlib.sha256(f"{kind}\n{extra}".encode())
     for name, tensor in sorted(checkpoint.model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -40,7 +41,7 @@ def index_cache_path(collection, checkpoint: Checkpoint) -> Path:
     folder = Path(collection.root) / "cache" if collection.root is not None else None
     if folder is None or not _writable(folder):
         folder = Path.home() / ".cache" / "hgr"
-    return folder / f"index-{digest.hexdigest()[:20]}.pt"
+    return folder / f"{kind}-{digest.hexdigest()[:20]}.pt"
 
 
 def _writable(folder: Path) -> bool:
@@ -193,15 +194,17 @@ class Searcher:
     def _read_cache(self) -> VideoIndex | None:
         if self.cache is None or not self.cache.is_file():
             return None
-        try:
+        try:                                           # unreadable, foreign or damaged: rebuilt and overwritten
             obj = torch.load(self.cache, map_location="cpu", weights_only=True)
-        except Exception:                              # unreadable or foreign: rebuilt and overwritten
+            if obj.get("video_ids") != self.video_ids:
+                return None
+            t = obj["tensors"]
+            if any(not isinstance(v, torch.Tensor) or len(v) != len(self.video_ids) for v in t.values()):
+                return None
+            return VideoIndex(t["event"], FrameStats(t["actions"], t["actions_inv"], t["actions_gram"], t["mask"]),
+                              FrameStats(t["entities"], t["entities_inv"], t["entities_gram"], t["mask"]))
+        except Exception:
             return None
-        if obj.get("video_ids") != self.video_ids:
-            return None
-        t = obj["tensors"]
-        return VideoIndex(t["event"], FrameStats(t["actions"], t["actions_inv"], t["actions_gram"], t["mask"]),
-                          FrameStats(t["entities"], t["entities_inv"], t["entities_gram"], t["mask"]))
 
     def _write_cache(self, index: VideoIndex) -> None:
         if self.cache is None:
@@ -226,11 +229,29 @@ class Searcher:
         return [caption_inputs(s, self.graphs(s), self.checkpoint.vocab, self.cfg) for s in sentences]
 
     @torch.no_grad()
-    def encode_captions(self, sentences: Sequence[str]) -> Encoded:
+    def encode_captions(self, sentences: Sequence[str], cache: str | Path | None = None) -> Encoded:
+        """Encode captions in batches; with `cache`, the embeddings are read from / written to that file."""
         items = self.inputs(sentences)
+        key = hashlib.sha256("\n".join(sentences).encode()).hexdigest()
+        if cache is not None and Path(cache).is_file():
+            try:
+                obj = torch.load(cache, map_location="cpu", weights_only=True)
+                if obj.get("sentences") == key:
+                    t = {k: v.to(self.device) for k, v in obj["tensors"].items()}
+                    text = TextEmbedding(t["event"], t["actions"], t["entities"], t["action_valid"],
+                                         t["entity_valid"], torch.empty(0), [])
+                    return Encoded(text, items)
+            except Exception:                          # unreadable or foreign: re-encoded and overwritten
+                pass
         parts = [self.model.encode_text(collate_captions(items[i:i + self.batch_size]).to(self.device))
                  for i in range(0, len(items), self.batch_size)]
-        return Encoded(parts[0] if len(parts) == 1 else _cat_text(parts), items)
+        encoded = Encoded(parts[0] if len(parts) == 1 else _cat_text(parts), items)
+        if cache is not None:
+            t = encoded.text
+            atomic_torch_save({"sentences": key, "tensors": {
+                "event": t.event.cpu(), "actions": t.actions.cpu(), "entities": t.entities.cpu(),
+                "action_valid": t.action_valid.cpu(), "entity_valid": t.entity_valid.cpu()}}, cache)
+        return encoded
 
     def score_matrix(self, sentences: Sequence[str]) -> dict[str, np.ndarray]:
         """Every video (rows, `video_ids` order) against every sentence (columns): {level: [n_vid, n_cap]}."""

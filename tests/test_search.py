@@ -86,3 +86,15 @@ def test_half_precision_storage_changes_scores_little(world):
     for dtype, tolerance in ((torch.float16, 1e-2), (torch.bfloat16, 5e-2)):
         half = make(world, storage=dtype).score_matrix(sentences)["fused"]
         assert np.abs(half - exact).max() < tolerance, dtype
+
+
+def test_caption_side_cache_round_trip(world, tmp_path):
+    collection, _ = world
+    sentences = [collection.captions[v][0] for v in collection.video_ids[:12]]
+    path = tmp_path / "captions.pt"
+    first = make(world).encode_captions(sentences, cache=path)
+    assert path.exists()
+    again = make(world).encode_captions(sentences, cache=path)
+    torch.testing.assert_close(again.text.entities, first.text.entities)
+    other = make(world).encode_captions(sentences[:5], cache=path)        # other sentences: not the cached ones
+    assert other.text.event.shape[0] == 5

@@ -26,7 +26,7 @@ from hgr.graph import RoleGraph
 from hgr.inputs import CaptionInputs, collection_inputs, frame_inputs
 from hgr.model import LEVELS
 from hgr.search import Encoded, QueryTrace, Ranked, Searcher, index_cache_path
-from hgr.video_io import Sampling, read_frames
+from hgr.video_io import Sampling, probe_video, read_frames
 
 # what the upload box accepts (the brief's list; anything else is refused before decoding)
 UPLOAD_EXTENSIONS = (".mp4", ".webm", ".mov", ".avi", ".gif", ".m4v", ".mkv")
@@ -39,6 +39,7 @@ class AppConfig:
     max_query_chars: int = 1000      # longer pastes are refused (the model reads only the first max_words words)
     max_duration_s: float = 300.0    # uploaded clips longer than this are refused (5 minutes)
     max_upload_mb: float = 200.0     # uploads larger than this are refused (also gradio's max_file_size)
+    max_pixels: int = 4096 * 2160    # uploads with larger frames are refused: a decoded frame is 3 bytes/pixel
     thumb_height: int = 72           # pixels, frame thumbnails of the alignment strip
     examples: int = 6                # example queries taken from the collection's captions
 
@@ -127,8 +128,15 @@ class DemoService:
 
     @functools.cached_property
     def encoded(self) -> Encoded | None:
-        """Every caption of the collection encoded once (on first use), for video-to-text."""
-        return self.searcher.encode_captions(self.sentences) if self.sentences else None
+        """Every caption of the collection encoded once (on first use, then cached on disk), for video-to-text."""
+        if not self.sentences:
+            return None
+        cache = None
+        if self.collection.root is not None:
+            graphs = self.collection.role_graphs_file
+            stamp = f"{graphs}:{graphs.stat().st_mtime_ns}" if graphs and graphs.exists() else ""
+            cache = index_cache_path(self.collection, self.checkpoint, "captions", stamp)
+        return self.searcher.encode_captions(self.sentences, cache=cache)
 
     def frame_features(self, video_id: str) -> np.ndarray:
         return self._inputs(video_id)                                  # [n <= max_frames, frame_dim]
@@ -213,7 +221,7 @@ class DemoService:
     def _top_k(self, top_k) -> int:
         try:
             k = int(self.config.top_k if top_k is None else top_k)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):               # OverflowError: top_k = inf
             raise HGRError(f"top_k must be a whole number, got {top_k!r}") from None
         if not 1 <= k <= self.config.max_top_k:
             raise HGRError(f"top_k must be between 1 and {self.config.max_top_k}, got {k}")
@@ -239,6 +247,10 @@ class DemoService:
         from hgr.features import extract_upload
 
         path = self.check_upload(path)
+        info = probe_video(path, self.config.max_duration_s)
+        if info.width * info.height > self.config.max_pixels:     # memory: frames are decoded at full size
+            raise VideoError(f"{path.name}: frames of {info.width}x{info.height} pixels are over the limit of "
+                             f"{self.config.max_pixels / 1e6:.1f} megapixels (4K); scale the clip down first")
         manifest = self.collection.manifest
         if (manifest.get("extractor") or {}).get("name") not in ("efficientnet-lite0", "resnet152"):
             raise VideoError(f"collection {self.collection.name!r} holds features from "
