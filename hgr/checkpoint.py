@@ -66,6 +66,15 @@ def _read(path: str | Path) -> dict:
 
 def _load_weights(model: HGR, state: dict, path: Path) -> None:
     """Copy `state` into `model` after checking every name and shape, so nothing is half-loaded."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the weights are a {type(state).__name__}, not a dictionary of tensors")
+    not_tensors = sorted(str(k) for k, v in state.items() if not isinstance(v, torch.Tensor))
+    if not_tensors:
+        raise CheckpointError(f"{path} does not fit the model: entries that are not tensors: {', '.join(not_tensors)}")
+    non_finite = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if non_finite:
+        raise CheckpointError(f"{path}: tensors with NaN or infinite values (a diverged or damaged model): "
+                              f"{', '.join(non_finite)}")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -118,20 +127,28 @@ def load(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:
             raise CheckpointError(f"{path} is an official HGR checkpoint: load it with load_official() or the "
                                   "--official-checkpoint option, with the release's int2word.npy")
         raise CheckpointError(f"{path} is not an hgr checkpoint (no 'format': 'hgr' entry)")
-    if obj.get("version", 0) > VERSION:
+    version = obj.get("version", 0)
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: format version {version!r} is not a number; the file is damaged")
+    if version > VERSION:
         raise CheckpointError(f"{path} was written by a newer hgr (format version {obj['version']}); upgrade hgr")
+    words, card = obj.get("vocab", []), obj.get("card", {})
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise CheckpointError(f"{path}: the vocabulary must be a list of words; the file is damaged")
+    if not isinstance(card, dict):
+        raise CheckpointError(f"{path}: the model card must be a dictionary, found a {type(card).__name__}")
     try:
         cfg = HGRConfig.from_dict(obj["config"])
-    except (KeyError, TypeError, ValueError) as err:
+        model = HGR(cfg)                     # wrong types or sizes in the config fail here, before any weight
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path} has an invalid config: {err}") from None
-    vocab = Vocabulary(obj.get("vocab", []))
+    vocab = Vocabulary(words)
     if len(vocab) != cfg.num_words:
         raise CheckpointError(f"{path}: vocabulary has {len(vocab)} words but the config says {cfg.num_words}")
-    model = HGR(cfg)
     _load_weights(model, obj.get("state_dict", {}), path)
     standard = {"format", "version", "config", "vocab", "state_dict", "card"}
     extra = {k: v for k, v in obj.items() if k not in standard}
-    return Checkpoint(model.to(resolve_device(device)).eval(), vocab, obj.get("card", {}), path, extra)
+    return Checkpoint(model.to(resolve_device(device)).eval(), vocab, card, path, extra)
 
 
 def infer_official_config(state: dict, model_json: str | Path | None = None) -> HGRConfig:
@@ -144,6 +161,8 @@ def infer_official_config(state: dict, model_json: str | Path | None = None) -> 
         num_roles = text["role_embedding.weight"].shape[0]
     except KeyError as err:
         raise CheckpointError(f"official checkpoint lacks tensor {err}; is it an HGR checkpoint?") from None
+    except (AttributeError, TypeError, ValueError, IndexError) as err:   # entries that are not 2-d tensors
+        raise CheckpointError(f"official checkpoint has damaged entries ({err}); is it an HGR checkpoint?") from None
     if gates not in (3, 4):
         raise CheckpointError(f"cannot tell GRU from LSTM: rnn.weight_ih_l0 has {gates}x the hidden size")
     layers = {k.split(".")[2] for k in text if k.startswith("gcn.layers.")}

@@ -1,153 +1,33 @@
 """The web app through gradio_client, against `python app.py` started once in a subprocess on a free port.
 
-The collection is made here: six short real videos (distinct colours and shapes) written with moviepy, indexed
-with `hgr.indexer`, and a checkpoint trained for a few epochs with `hgr.train.train`. The ground-truth tests are
-meaningful because the model only knows the videos through features the indexer computed from the files: a
-re-worded, re-cased query must still rank its own clip first among six, and an uploaded copy of a clip, whose
-features the app computes afresh, must rank that clip's captions first.
+The collection is made in tests/appfixture.py: six short real videos (distinct colours and shapes) written with
+moviepy, indexed with `hgr.indexer`, and a checkpoint trained for a few epochs with `hgr.train.train`. The
+ground-truth tests are meaningful because the model only knows the videos through features the indexer computed
+from the files: a re-worded, re-cased query must still rank its own clip first among six, and an uploaded copy of a
+clip, whose features the app computes afresh, must rank that clip's captions first.
 """
 from __future__ import annotations
 
-import atexit
-import functools
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-# (foreground RGB, background RGB, shape); captions say it in words
-CLIPS = {
-    "clip0": ((200, 30, 30), (0, 0, 0), "square"),
-    "clip1": ((30, 60, 220), (255, 255, 255), "circle"),
-    "clip2": ((30, 180, 60), (240, 220, 40), "bar"),
-    "clip3": ((255, 255, 255), (120, 40, 160), "circle"),
-    "clip4": ((250, 140, 20), (128, 128, 128), "square"),
-    "clip5": ((0, 0, 0), (250, 160, 200), "bar"),
-}
-CAPTIONS = {
-    "clip0": ["a red square moves across a black screen", "a small red box slides to the right"],
-    "clip1": ["a blue ball rolls across a white floor", "a blue circle moves over a white screen"],
-    "clip2": ["a green bar sweeps over a yellow wall", "a green stripe crosses a yellow screen"],
-    "clip3": ["a white ball drifts over a purple background", "a white circle floats across purple"],
-    "clip4": ["an orange square slides over a grey floor", "an orange box moves across grey"],
-    "clip5": ["a black stripe passes over a pink wall", "a dark bar crosses a pink screen"],
-}
-# typed the way a person would: capitals, punctuation; normalised they equal the first caption
-TYPED = {v: caps[0].title() + "!" for v, caps in CAPTIONS.items()}
-
-
-def write_clip(path: Path, fg, bg, shape: str, seconds: float = 2.0, fps: int = 8, size: int = 96) -> Path:
-    """A short H.264 clip: a coloured shape crossing a plain background."""
-    from moviepy import VideoClip
-
-    def frame(t: float) -> np.ndarray:
-        img = np.empty((size, size, 3), np.uint8)
-        img[:] = bg
-        x = int(t / seconds * (size - 24))
-        if shape == "square":
-            img[36:60, x:x + 24] = fg
-        elif shape == "bar":
-            img[:, x:x + 12] = fg
-        else:
-            yy, xx = np.mgrid[:size, :size]
-            img[(yy - 48) ** 2 + (xx - x - 12) ** 2 < 144] = fg
-        return img
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    VideoClip(frame, duration=seconds).with_fps(fps).write_videofile(str(path), codec="libx264", audio=False,
-                                                                     logger=None)
-    return path
-
-
-@functools.lru_cache(maxsize=1)
-def app_data() -> Path:
-    """Videos, an indexed collection and a trained checkpoint in a temporary folder (built once per session)."""
-    from hgr.collection import Collection
-    from hgr.indexer import index_videos
-    from hgr.model import preset
-    from hgr.train import TrainConfig, train
-
-    root = Path(tempfile.mkdtemp(prefix="hgr-app-test-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    for vid, (fg, bg, shape) in CLIPS.items():
-        write_clip(root / "videos" / f"{vid}.mp4", fg, bg, shape)
-    (root / "captions.json").write_text(json.dumps(CAPTIONS))
-    report = index_videos(root / "videos", root / "collection", captions=root / "captions.json", max_frames=6,
-                          progress=False, device="cpu")
-    assert sorted(report.indexed) == sorted(CLIPS), report.summary()
-    cfg = preset("demo").replace(dim_embed=64, dim_word=32)
-    tcfg = TrainConfig(epochs=8, batch_size=12, lr=2e-3, train_split="all", val_split="all", glove=False)
-    with Collection.open(root / "collection") as coll:
-        result = train(coll, cfg, root / "model.pt", tcfg, device="cpu", progress=False, log=lambda _: None)
-    assert result.best_rsum > 300, f"the test model did not learn the six clips (rsum {result.best_rsum})"
-    return root
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class AppProcess:
-    """`python app.py ARGS` on a free port; `url` once it prints that it is running."""
-
-    def __init__(self, *args: str, timeout: float = 180.0) -> None:
-        self.port = free_port()
-        self.tmp = Path(tempfile.mkdtemp(prefix="hgr-app-gradio-"))
-        env = dict(os.environ, GRADIO_TEMP_DIR=str(self.tmp), GRADIO_ANALYTICS_ENABLED="False",
-                   HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), *args, "--port", str(self.port),
-                                      "--device", "cpu"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.log: list[str] = []
-        deadline = time.monotonic() + timeout
-        self.url = None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.log.append(line)
-            if "running at" in line:
-                self.url = line.split("running at", 1)[1].split()[0]
-                break
-        if self.url is None:
-            self.close()
-            raise RuntimeError("the app did not start:\n" + "".join(self.log[-40:]))
-
-    def get(self, path: str) -> int:
-        try:
-            with urllib.request.urlopen(self.url.rstrip("/") + path, timeout=30) as r:
-                return r.status
-        except urllib.error.HTTPError as err:
-            return err.code
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def start_app(max_duration: float = 4.0, max_upload_mb: float = 1.0) -> AppProcess:
-    root = app_data()
-    return AppProcess("--collection", str(root / "collection"), "--checkpoint", str(root / "model.pt"),
-                      "--max-duration", str(max_duration), "--max-upload-mb", str(max_upload_mb))
+# AppProcess and free_port are re-exported: tests/test_browser.py and benchmarks/app.py import them from here
+from tests.appfixture import (  # noqa: F401
+    CAPTIONS,
+    CLIPS,
+    REPO,
+    TYPED,
+    AppProcess,
+    app_data,
+    free_port,
+    start_app,
+    write_clip,
+)
 
 
 @pytest.fixture(scope="module")

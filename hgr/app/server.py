@@ -101,7 +101,8 @@ def main(args: argparse.Namespace) -> int:
 
     demo = build(service)
     demo.queue(default_concurrency_limit=2)
-    _, url, _ = demo.launch(server_name=args.host, server_port=args.port, allowed_paths=service.video_folders(),
+    _, url, _ = demo.launch(server_name=args.host, server_port=args.port, share=False,  # never a public tunnel
+                            allowed_paths=service.video_folders(),
                             max_file_size=f"{service.config.max_upload_mb:g}mb", show_error=True, quiet=True,
                             prevent_thread_lock=True, css=CSS, footer_links=["api"], run_history=False,
                             theme=gr.themes.Soft(primary_hue="violet", neutral_hue="slate"))

@@ -43,7 +43,9 @@ def build(service: DemoService) -> gr.Blocks:
     k_default, k_max = service.config.top_k, service.config.max_top_k
     layers = [f"layer {i + 1}" for i in range(service.cfg.gcn_layers)]
     empty = viz.empty_figure
-    with gr.Blocks(title="HGR: video-text retrieval, explained", delete_cache=(3600, 3600)) as demo:
+    # analytics off: gradio would otherwise phone home (version check, usage) from a local, offline demo
+    with gr.Blocks(title="HGR: video-text retrieval, explained", delete_cache=(3600, 3600),
+                   analytics_enabled=False) as demo:
         gr.HTML(header_html(service))
         with gr.Tabs():
             # ------------------------------------------------------------------------------ text -> video
