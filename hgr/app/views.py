@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from hgr.app import viz
-from hgr.app.service import DemoService, is_upload
+from hgr.app.service import DemoService, claimed_upload, is_upload
 from hgr.errors import HGRError
 
 LEVELS = ("event", "action", "entity", "fused")
@@ -115,17 +115,13 @@ class Views:
     def _captions(self, upload, pick, top_k, progress) -> tuple:
         service = self.service
         if upload:
-            path = Path(upload)
-            try:
+            with claimed_upload(upload, is_upload(upload, self.upload_dir)) as path:   # deleted after use
                 progress(0.05, desc="checking the file")
                 service.check_upload(path)
                 progress(0.15, desc=f"decoding frames and extracting {service.collection.dim}-d features")
                 features = service.clip_features(path)
                 progress(0.7, desc="thumbnails of the sampled frames")
                 thumbs = service.upload_thumbnails(path)
-            finally:
-                if is_upload(path, self.upload_dir):
-                    path.unlink(missing_ok=True)       # uploads are deleted after use
             name = path.name
         elif pick:
             progress(0.1, desc="reading the collection's features")
