@@ -161,6 +161,7 @@ def main() -> int:
     parser.add_argument("--upload-every", type=int, default=5, help="every N-th request uploads a clip (0: never)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds one request may take")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="no new request after this long")
+    parser.add_argument("--concurrency", type=int, default=2, help="the app's --concurrency (requests per endpoint)")
     parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
     args = parser.parse_args()
 
@@ -180,7 +181,8 @@ def main() -> int:
         raise SystemExit(f"{collection} needs captions and at least one playable video file for this benchmark")
     print(f"collection {collection} ({len(texts)} distinct captions used as queries), checkpoint {checkpoint}, "
           f"upload {clip.name} ({clip.stat().st_size / 1e6:.2f} MB)", flush=True)
-    app = AppProcess("--collection", str(collection), "--checkpoint", str(checkpoint))
+    app = AppProcess("--collection", str(collection), "--checkpoint", str(checkpoint), "--concurrency",
+                     str(args.concurrency))
     try:
         print(f"app at {app.url} (pid {app.proc.pid}), {peak_rss_mb(app.proc.pid):.0f} MB peak RSS after start-up",
               flush=True)

@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per request for torch (default 1: a "
                         "one-sentence query is fastest on one thread, and requests run side by side)")
+    parser.add_argument("--concurrency", type=int, default=2, help="requests each endpoint runs at once "
+                        "(default 2: see docs/security.md for the load figures behind it)")
     parser.add_argument("--max-duration", type=float, default=300.0, help="longest uploaded clip, seconds")
     parser.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload, MB")
 
@@ -100,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
     from hgr.app.ui import CSS, build
 
     demo = build(service)
-    demo.queue(default_concurrency_limit=2)
+    demo.queue(default_concurrency_limit=max(1, args.concurrency))
     _, url, _ = demo.launch(server_name=args.host, server_port=args.port, share=False,  # never a public tunnel
                             allowed_paths=service.video_folders(),
                             max_file_size=f"{service.config.max_upload_mb:g}mb", show_error=True, quiet=True,
