@@ -73,7 +73,7 @@ def binary_selection(searcher: Searcher, triplets: list[tuple[str, str, str]]) -
 
 
 def binary_selection_table(searcher: Searcher, world: Path, split: str, n: int = 500) -> dict[str, float]:
-    """All five perturbations of section 4.5 on a demo-world split, and their average."""
+    """All five perturbations of section 4.5 on a demo-world split (`world`: the folder with world.json)."""
     from hgr.demo_world.binary_selection import PERTURBATIONS, binary_selection_pairs
 
     table = {kind: binary_selection(searcher, binary_selection_pairs(world, split, kind, n)) for kind in PERTURBATIONS}
@@ -138,8 +138,8 @@ def main(args: argparse.Namespace) -> int:
     print(format_table({level: metrics[level] for level in LEVELS}, "retrieval by level (fused = Eq. 13)"))
     print(json.dumps({k: round(v, 2) for k, v in official_names(metrics["fused"]).items()}))
     binary = None
-    world = getattr(collection, "root", None) and Path(collection.root) / "world.json"
-    if args.binary_selection and world and world.is_file():
+    world = Path(collection.root) if getattr(collection, "root", None) else None
+    if args.binary_selection and world and (world / "world.json").is_file():
         binary = binary_selection_table(searcher, world, split, args.binary_selection)
         print("binary selection (Table 6, % correct): " + ", ".join(f"{k} {v:.1f}" for k, v in binary.items()))
     if args.save_scores:

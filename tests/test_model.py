@@ -172,3 +172,15 @@ def test_spatiotemporal_encoder_sees_order_and_ignores_padding(setup):
     torch.testing.assert_close(padded.fused, base.fused, atol=1e-6, rtol=0)
     assert torch.isfinite(base.fused).all()
     assert (reversed_.fused[0] - base.fused[0]).abs().max() > 1e-4        # frame order matters
+
+
+def test_gradients_stay_finite_when_a_phrase_matches_no_frame():
+    from hgr.model.matching import FrameStats, local_attentive_matching
+
+    phrase = torch.randn(1, 1, 8)
+    frames = (-phrase[0, 0] * torch.rand(3, 1)).unsqueeze(0).clone().requires_grad_(True)   # every cosine < 0
+    phrases = phrase.clone().requires_grad_(True)
+    stats = FrameStats.of(frames, torch.ones(1, 3, dtype=torch.bool))
+    scores, _ = local_attentive_matching(stats, phrases, torch.ones(1, 1, dtype=torch.bool), 4.0)
+    scores.sum().backward()
+    assert torch.isfinite(frames.grad).all() and torch.isfinite(phrases.grad).all()

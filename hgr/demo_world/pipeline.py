@@ -62,6 +62,7 @@ def index(work: Path, world: Path, cfg: PipelineConfig) -> Path:
                           regions=cfg.regions, name="demo-world", progress=True)
     if report.failed:
         raise RuntimeError(f"clips failed to index: {report.failed[:3]}")
+    shutil.copyfile(world / "world.json", out / "world.json")     # ground truth for binary selection (Table 6)
     coll = Collection.open(out)
     if set(coll.splits) >= set(SPLITS) and coll.role_graphs:
         return out

@@ -49,7 +49,9 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
     phrases: [Bc, P, D] action or entity node embeddings; valid: [Bc, P] bool. The score of a caption is the
     mean over its valid phrases (the official code; the paper writes a sum); no valid phrase gives 0.
     Every (caption, phrase) pair is one column q of [Bv, F, Q] arrays, so the frame axis is reduced in place
-    and the two products are one matrix product and one batched product with the Gram matrices.
+    and the two products are one matrix product and one batched product with the Gram matrices. Norms are
+    sqrt(x + 1e-20): the official max(norm, 1e-10) at zero, but with a finite gradient there (a phrase whose
+    cosines with every frame are negative used to turn training into NaN).
     """
     bv, frames_n, dim = video.frames.shape
     bc, slots, _ = phrases.shape
@@ -62,13 +64,13 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
     sims = dots * video.inv_norms.to(dots.dtype)[:, :, None] * column_inv          # s_ij = cos(v_f, c_q)
     pad = ~video.mask[:, :, None]                                                  # [Bv, F, 1]
     sims = sims.masked_fill(pad, 0).clamp(min=0)                                  # [s]_+
-    sims = sims / sims.pow(2).sum(1, keepdim=True).sqrt().clamp(min=1e-10)        # / sqrt(sum_f s^2)
+    sims = sims / (sims.pow(2).sum(1, keepdim=True) + 1e-20).sqrt()                 # / max(sqrt(sum_f s^2), 1e-10)
     phi = torch.softmax((sims * sigma).masked_fill(pad, NEG_INF), dim=1)          # [Bv, F, Q] over frames
 
     u_dot_c = (phi * dots).sum(1)                                                  # [Bv, Q]
     u_sq = (phi * torch.bmm(video.gram.to(phi.dtype), phi)).sum(1)                 # |u|^2 = phi^T G phi
-    c_norm = columns.norm(dim=-1).clamp(min=1e-10)                                 # [Q]
-    r = (u_dot_c / (u_sq.clamp(min=0).sqrt().clamp(min=1e-10) * c_norm)).view(bv, bc, p)  # cos(u, c_q)
+    c_norm = (columns.pow(2).sum(-1) + 1e-20).sqrt()                                 # [Q] max(|c|, 1e-10)
+    r = (u_dot_c / ((u_sq.clamp(min=0) + 1e-20).sqrt() * c_norm)).view(bv, bc, p)    # cos(u, c_q)
 
     valid_f = valid.to(r.dtype)[None]                                              # [1, Bc, P]
     scores = (r * valid_f).sum(2) / valid_f.sum(2).clamp(min=1)
