@@ -51,16 +51,18 @@ def synthetic_index(n: int, concepts: torch.Tensor, gen: torch.Generator, storag
     mask = torch.arange(FRAMES)[None] < lengths[:, None]
     levels = []
     for _ in range(2):                                            # action and entity levels
-        frames = torch.empty(n, FRAMES, DIM)
-        for start in range(0, n, 2000):                           # bounded temporaries
+        frames = torch.empty(n, FRAMES, DIM, dtype=storage)
+        inv_norms, gram = torch.empty(n, FRAMES), torch.empty(n, FRAMES, FRAMES)
+        for start in range(0, n, 2000):                           # bounded float32 temporaries
             stop = min(n, start + 2000)
             mix = torch.rand(stop - start, FRAMES, PER_VIDEO, generator=gen)
-            frames[start:stop] = (torch.einsum("nfc,ncd->nfd", mix, concepts[chosen[start:stop]])
-                                  + 0.7 * torch.randn(stop - start, FRAMES, DIM, generator=gen))
-        frames[~mask] = 0
-        stats = FrameStats.of(frames, mask)
-        stats.frames = stats.frames.to(storage)
-        levels.append(stats)
+            chunk = (torch.einsum("nfc,ncd->nfd", mix, concepts[chosen[start:stop]])
+                     + 0.7 * torch.randn(stop - start, FRAMES, DIM, generator=gen))
+            chunk[~mask[start:stop]] = 0
+            stats = FrameStats.of(chunk, mask[start:stop])
+            frames[start:stop] = chunk.to(storage)
+            inv_norms[start:stop], gram[start:stop] = stats.inv_norms, stats.gram
+        levels.append(FrameStats(frames, inv_norms, gram, mask))
     return VideoIndex(event, levels[0], levels[1]), chosen
 
 

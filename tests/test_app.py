@@ -217,12 +217,11 @@ def test_refuses_bad_paths_and_mismatched_checkpoint(tmp_path, capsys):
     assert "expects 24-d frame features" in capsys.readouterr().err
 
 
-def test_missing_demo_says_how_to_build_it(capsys):
+def test_missing_demo_says_how_to_build_it(capsys, monkeypatch, tmp_path):
     from hgr.app import server
     from hgr.cli import main
 
-    if server.DEMO_COLLECTION.exists() and server.DEMO_CHECKPOINT.exists():
-        pytest.skip("the embedded demo is built; its absence cannot be tested here")
+    monkeypatch.setattr(server, "DEMO_COLLECTION", tmp_path / "no-demo")           # as on a checkout without it
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "demo is not built yet" in err and "--collection DIR --checkpoint FILE" in err
