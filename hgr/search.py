@@ -20,6 +20,8 @@ from hgr.model.matching import FrameStats
 
 # pairs (video, caption) scored at once; bounds the [Bv, Bc, F, P] temporaries of local matching
 PAIRS_PER_CHUNK = 200_000
+# videos widened from half precision at once (bounds the float32 copy: 8,192 x 20 x 1024 x 4 B = 670 MB a level)
+HALF_VIDEOS_PER_CHUNK = 8192
 # collections at least this large get an HNSW event index in two-stage search (exact flat index below)
 HNSW_FROM = 50_000
 
@@ -264,6 +266,8 @@ class Searcher:
         out = {level: np.empty((n_vid, n_cap), dtype=np.float32) for level in LEVELS}
         cap_chunk = max(1, min(n_cap, PAIRS_PER_CHUNK // max(n_vid, 1)))
         vid_chunk = max(1, min(n_vid, PAIRS_PER_CHUNK // cap_chunk))
+        if self.storage != torch.float32:                 # half-precision frames are widened chunk by chunk
+            vid_chunk = min(vid_chunk, HALF_VIDEOS_PER_CHUNK)
         for c in range(0, n_cap, cap_chunk):
             sub = _select(text, slice(c, c + cap_chunk))
             for v in range(0, n_vid, vid_chunk):
