@@ -67,16 +67,11 @@ def main() -> int:
     from gradio_client import Client, handle_file
 
     import hgr
-    from hgr.app.server import DEMO_CHECKPOINT, DEMO_COLLECTION
     from hgr.app.service import DemoService
     from hgr.collection import Collection
-    from tests.test_app import AppProcess, app_data
+    from tests.appfixture import AppProcess, benchmark_data
 
-    if args.tiny:
-        root = app_data()
-        collection, checkpoint = root / "collection", root / "model.pt"
-    else:
-        collection, checkpoint = args.collection or DEMO_COLLECTION, args.checkpoint or DEMO_CHECKPOINT
+    collection, checkpoint = benchmark_data(args.tiny, args.collection, args.checkpoint)
     torch.set_num_threads(1)                                  # as the app does (`hgr serve --threads`, default 1)
     print(f"collection {collection}\ncheckpoint {checkpoint}\ntorch threads 1 (app and baseline)")
 

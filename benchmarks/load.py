@@ -165,15 +165,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
     args = parser.parse_args()
 
-    from hgr.app.server import DEMO_CHECKPOINT, DEMO_COLLECTION
     from hgr.collection import Collection
-    from tests.appfixture import AppProcess, app_data
+    from tests.appfixture import AppProcess, benchmark_data
 
-    if args.tiny:
-        root = app_data()
-        collection, checkpoint = root / "collection", root / "model.pt"
-    else:
-        collection, checkpoint = args.collection or DEMO_COLLECTION, args.checkpoint or DEMO_CHECKPOINT
+    collection, checkpoint = benchmark_data(args.tiny, args.collection, args.checkpoint)
     with Collection.open(collection) as coll:
         texts = sorted({c for caps in coll.captions.values() for c in caps})[:500]
         clip = next((p for v in coll.video_ids if (p := coll.video_path(v)) is not None), None)

@@ -247,3 +247,13 @@ def guarded_app() -> tuple[AppProcess, Path]:
                      "--max-duration", "4", "--max-upload-mb", "1", env=env)
     atexit.register(app.close)
     return app, guard / "net.log"
+
+
+def benchmark_data(tiny: bool, collection: Path | None, checkpoint: Path | None) -> tuple[Path, Path]:
+    """(collection, checkpoint) a benchmark runs against: the tests' six-clip data, the given pair, or the demo."""
+    from hgr.app.server import DEMO_CHECKPOINT, DEMO_COLLECTION
+
+    if tiny:
+        root = app_data()
+        return root / "collection", root / "model.pt"
+    return collection or DEMO_COLLECTION, checkpoint or DEMO_CHECKPOINT

@@ -102,18 +102,7 @@ def test_hgr_index_reports_each_file(corpus, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ the running app
-@pytest.fixture(scope="module")
-def app():
-    from tests.appfixture import guarded_app
-
-    return guarded_app()[0]
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    from gradio_client import Client
-
-    return Client(app.url, verbose=False)
+# `app` and `client`: the shared guarded app (tests/conftest.py)
 
 
 def test_app_answers_every_broken_upload_clearly(client, app, corpus):

@@ -181,18 +181,7 @@ def test_cli_search_with_hostile_queries(capsys):
 
 
 # ------------------------------------------------------------------------------------------------ the running app
-@pytest.fixture(scope="module")
-def app():
-    from tests.appfixture import guarded_app
-
-    return guarded_app()[0]
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    from gradio_client import Client
-
-    return Client(app.url, verbose=False)
+# `app` and `client`: the shared guarded app (tests/conftest.py)
 
 
 def _raw_call(url: str, api_name: str, args: tuple) -> tuple[str, object]:

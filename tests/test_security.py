@@ -20,17 +20,7 @@ import pytest
 
 from tests.appfixture import CLIPS, REPO, app_data, guarded_app, net_guard_env
 
-
-@pytest.fixture(scope="module")
-def app():
-    return guarded_app()[0]
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    from gradio_client import Client
-
-    return Client(app.url, verbose=False)
+# `app` and `client`: the shared guarded app (tests/conftest.py)
 
 
 def listening_addresses(port: int) -> set[str]:
