@@ -6,6 +6,7 @@ it holds no config, so the architecture is read off the tensors' shapes (or the 
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import pickle
@@ -105,11 +106,26 @@ def save(path: str | Path, model: HGR, vocab: Vocabulary, card: dict | None = No
     return atomic_torch_save(payload, path)
 
 
+def _remove_dead_temporaries(path: Path) -> None:
+    """Delete the temporary files of saves to `path` whose process is gone (killed mid-save); live ones stay."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)                 # raises if no such process
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:                  # another user's live process
+            pass
+
+
 def atomic_torch_save(payload: dict, path: str | Path) -> Path:
     """torch.save to a temporary file beside `path`, fsync, then rename over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_dead_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)

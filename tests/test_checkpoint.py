@@ -92,3 +92,18 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(CheckpointError, match="no CUDA GPU"):
         checkpoint.resolve_device("cuda")
+
+
+def test_save_removes_temporaries_of_killed_saves_only(tmp_path):
+    import os
+
+    from hgr.checkpoint import atomic_torch_save
+
+    path = tmp_path / "model.pt"
+    dead = tmp_path / ".model.pt.999999999.abc.tmp"             # beyond any pid_max: a killed save's leftover
+    live = tmp_path / f".model.pt.{os.getppid()}.abc.tmp"        # a running process's save in progress
+    other = tmp_path / ".other.pt.999999999.abc.tmp"             # another checkpoint's: not ours to touch
+    for p in (dead, live, other):
+        p.write_bytes(b"partial")
+    atomic_torch_save({"x": 1}, path)
+    assert path.exists() and not dead.exists() and live.exists() and other.exists()
