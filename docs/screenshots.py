@@ -43,14 +43,15 @@ def main() -> None:
             page.goto(url)
             page.locator("#query textarea").fill(QUERY)
             page.locator("#search-btn").click()
-            page.locator("#alignment .js-plotly-plot").wait_for()
+            # the placeholder figures are plotly plots too: wait for the result's own titles
+            page.locator("#alignment").get_by_text("which frames each node").wait_for()
             page.wait_for_timeout(1500)
             page.screenshot(path=str(REPO / "docs" / "screenshot-search.png"), full_page=True)
             page.get_by_role("tab", name="Video → text").click()
             clip = sorted((REPO / "assets" / "demo" / "videos").glob("*.mp4"))[0]
             page.locator("#upload input[type=file]").set_input_files(str(clip))
             page.locator("#captions-btn").click()
-            page.locator("#v2t-alignment .js-plotly-plot").wait_for()
+            page.locator("#v2t-alignment").get_by_text("against caption #1").wait_for()
             page.wait_for_timeout(1500)
             page.screenshot(path=str(REPO / "docs" / "screenshot-captions.png"), full_page=True)
             browser.close()

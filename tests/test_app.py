@@ -127,12 +127,41 @@ def test_parse(client):
     assert any(e["source"] == action["id"] and e["role"].startswith("ARG") for e in out["graph"]["edges"])
 
 
+def valid_figure(fig: dict) -> dict:
+    """A gr.Plot value as plotly.js receives it, checked by plotly's own validation (the app skips it per request)."""
+    import plotly.graph_objects as go
+
+    assert fig["type"] == "plotly"
+    spec = json.loads(fig["plot"])
+    go.Figure(spec)                                                       # raises on any invalid property
+    return spec
+
+
 def test_ui_search_returns_the_page(client):
     gallery, scores, alignment, info, graph, attention, _ = client.predict(
         "a green bar sweeps over a yellow wall", 3, api_name="/ui_search")
     assert len(gallery) == 3 and "clip2" in gallery[0]["caption"]
-    assert all(json.loads(fig["plot"])["data"] for fig in (scores, alignment, graph, attention))
+    assert all(valid_figure(fig)["data"] for fig in (scores, alignment, graph, attention))
+    strip = valid_figure(alignment)["layout"]["images"]                  # the frame strip above the heatmap
+    assert strip and all(image["source"].startswith("data:image/jpeg;base64,") for image in strip)
     assert "clip2" in info
+
+
+def test_ui_captions_returns_the_page(client):
+    rows, scores, alignment, info = client.predict(None, "clip4", 3, api_name="/ui_captions")
+    assert rows["data"][0][2] == "clip4" and "clip4" in info
+    assert valid_figure(scores)["data"] and valid_figure(alignment)["layout"]["images"]
+
+
+def test_gallery_clips_are_served_in_place(app):
+    """The gallery points at the collection's own files (no per-request copy into gradio's cache)."""
+    from gradio_client import Client
+
+    gallery = Client(app.url, verbose=False, download_files=False).predict(
+        "a green bar sweeps over a yellow wall", 2, api_name="/ui_search")[0]
+    videos = (app_data() / "videos").resolve()
+    assert [Path(item["video"]["path"]).parent for item in gallery] == [videos, videos]
+    assert app.get(f"/gradio_api/file={gallery[0]['video']['path']}") == 200
 
 
 # ------------------------------------------------------------------------------------------------ bad input
@@ -196,6 +225,52 @@ def test_only_the_video_folder_is_served(app):
     assert app.get(f"/gradio_api/file={root / 'model.pt'}") == 403
     assert app.get(f"/gradio_api/file={root / 'collection' / 'collection.json'}") == 403
     assert app.get(f"/gradio_api/file={REPO / 'app.py'}") == 403
+
+
+def test_served_clip_named_as_input_is_read_not_deleted(app):
+    """Static video folders are also accepted as /captions input paths (gradio's rule): read, never deleted."""
+    import httpx
+
+    def call(path: str) -> str:
+        base = app.url.rstrip("/") + "/gradio_api/call/captions"
+        event = httpx.post(base, json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, 2]}).json()
+        with httpx.stream("GET", f"{base}/{event['event_id']}", timeout=60) as stream:
+            return "".join(stream.iter_text())
+
+    clip = app_data() / "videos" / "clip4.mp4"
+    assert '"video_id": "clip4"' in call(str(clip)) and clip.is_file()
+    assert "not uploaded by a user" in call(str(app_data() / "model.pt"))
+
+
+# ------------------------------------------------------------------------------------------------ frame strips
+def test_frame_strips_are_decoded_once(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from hgr.app.frames import FrameStrips
+    from hgr.video_io import Sampling
+
+    video = Path(shutil.copy(app_data() / "videos" / "clip1.mp4", tmp_path / "clip1.mp4"))
+    paths = {"clip1": video}
+
+    def store() -> FrameStrips:
+        return FrameStrips(paths.get, Sampling(max_frames=4), 4, 24, tmp_path / "cache")
+
+    strips = store()
+    assert strips.warm(["clip1", "no-file"]) == (2, 1)                   # decoded: clip1; no file: nothing to do
+    strip = strips("clip1")
+    assert strips("no-file") == [] and len(strip) == 4
+    assert [t for _, t in strip] == sorted(t for _, t in strip) and strip[0][1] > 0
+    head = len("data:image/jpeg;base64,")
+    assert all(Image.open(io.BytesIO(base64.b64decode(uri[head:]))).height == 24 for uri, _ in strip)
+    again = store()                                                       # a restart reads the disk cache
+    assert again.warm(["clip1"]) == (1, 0) and again("clip1") == strip
+    shutil.copy(app_data() / "videos" / "clip2.mp4", video)              # the file changed: decoded afresh
+    assert store().warm(["clip1"]) == (1, 1)
+    memory_only = FrameStrips(paths.get, Sampling(max_frames=4), 4, 24, None, memory=1)
+    assert memory_only("clip1") and memory_only.warm(["clip1", "no-file"]) == (1, 0)   # bounded by memory
 
 
 # ------------------------------------------------------------------------------------------------ start-up

@@ -52,7 +52,11 @@ def test_text_to_video(page, shots):
     page.locator("#graph .js-plotly-plot").wait_for()
     graph_text = page.locator("#graph").inner_text()
     assert "sweeps" in graph_text
-    page.locator("#alignment .js-plotly-plot").wait_for()
+    page.locator("#alignment").get_by_text("#1 clip2: which frames").wait_for()
+    clips = page.eval_on_selector_all("#results video", "els => els.map(e => e.currentSrc || e.src)")
+    assert clips and all("/videos/clip" in src for src in clips)         # served in place, not copied per request
+    page.locator("#results .thumbnail-item").nth(1).click()              # select #2: its alignment, its clip
+    page.locator("#alignment").get_by_text("#2 clip").wait_for()
     page.wait_for_timeout(800)
     page.screenshot(path=str(shots / "text-to-video.png"), full_page=True)
 

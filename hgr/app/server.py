@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hgr.errors import CheckpointError, CollectionError, HGRError
+
+if TYPE_CHECKING:
+    from hgr.app.service import DemoService
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_COLLECTION = REPO / "assets" / "demo"
@@ -101,19 +106,37 @@ def main(args: argparse.Namespace) -> int:
 
     from hgr.app.ui import CSS, build
 
+    folders = service.video_folders()
+    # the collection's video folders are served in place (static): gradio would otherwise copy every clip the
+    # gallery shows into its cache, per request. They are the only folders served either way.
+    gr.set_static_paths(folders)
     demo = build(service)
     demo.queue(default_concurrency_limit=max(1, args.concurrency))
     _, url, _ = demo.launch(server_name=args.host, server_port=args.port, share=False,  # never a public tunnel
-                            allowed_paths=service.video_folders(),
+                            allowed_paths=folders,
                             max_file_size=f"{service.config.max_upload_mb:g}mb", show_error=True, quiet=True,
                             prevent_thread_lock=True, css=CSS, footer_links=["api"], run_history=False,
                             theme=gr.themes.Soft(primary_hue="violet", neutral_hue="slate"))
     print(f"HGR demo running at {url} (open it in a browser; Ctrl+C stops it)", flush=True)
+    stop = threading.Event()
+    threading.Thread(target=warm_frame_strips, args=(service, stop), name="frame-strips", daemon=True).start()
     try:
         demo.block_thread()
     finally:
+        stop.set()
         demo.close()
     return 0
+
+
+def warm_frame_strips(service: DemoService, stop: threading.Event) -> None:
+    """Decode (once; they are kept on disk) the frame strips of every video, so no search waits for ffmpeg."""
+    import time
+
+    started = time.perf_counter()
+    ready, decoded = service.frame_strips.warm(service.video_ids, stop)
+    if decoded:
+        print(f"frame strips: {ready:,} videos ready, {decoded:,} decoded in {time.perf_counter() - started:.0f} s",
+              flush=True)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hgr.app.frames import FrameStrips, Thumb, clip_thumbnails, encode_strip
 from hgr.checkpoint import Checkpoint
 from hgr.collection import Collection
 from hgr.errors import HGRError, ParseError, VideoError
@@ -28,7 +29,7 @@ from hgr.graph import RoleGraph
 from hgr.inputs import CaptionInputs, collection_inputs, frame_inputs
 from hgr.model import LEVELS
 from hgr.search import Encoded, QueryTrace, Ranked, Searcher, index_cache_path
-from hgr.video_io import Sampling, probe_video, read_frames
+from hgr.video_io import Sampling, probe_video
 
 # what the upload box accepts (the brief's list; anything else is refused before decoding)
 UPLOAD_EXTENSIONS = (".mp4", ".webm", ".mov", ".avi", ".gif", ".m4v", ".mkv")
@@ -43,6 +44,7 @@ class AppConfig:
     max_upload_mb: float = 200.0     # uploads larger than this are refused (also gradio's max_file_size)
     max_pixels: int = 4096 * 2160    # uploads with larger frames are refused: a decoded frame is 3 bytes/pixel
     thumb_height: int = 72           # pixels, frame thumbnails of the alignment strip
+    strips_in_memory: int = 512      # videos whose frame strip stays in memory (about 40 kB each)
     examples: int = 6                # example queries taken from the collection's captions
 
 
@@ -120,7 +122,8 @@ class DemoService:
         for v in self.video_ids:
             for c in captions.get(v, []):
                 self.caption_video.setdefault(c, v)
-        self._thumbs = functools.lru_cache(maxsize=256)(self._collection_thumbnails)
+        self.frame_strips = FrameStrips(self.video_path, self.sampling, self.cfg.max_frames, self.config.thumb_height,
+                                        cache.parent if cache is not None else None, self.config.strips_in_memory)
 
     # ------------------------------------------------------------------------------------------------ facts
     @property
@@ -151,13 +154,20 @@ class DemoService:
         picks = np.unique(np.linspace(0, len(with_caption) - 1, self.config.examples).round().astype(int))
         return [self.collection.captions[with_caption[i]][0] for i in picks]
 
+    @functools.cached_property
+    def _video_paths(self) -> dict[str, Path | None]:
+        """Every video's playable file, looked up once (a lookup globs the videos folder)."""
+        return {v: self.collection.video_path(v) for v in self.video_ids}
+
     def video_path(self, video_id: str) -> Path | None:
-        return self.collection.video_path(video_id)
+        if video_id not in self._video_paths:
+            return self.collection.video_path(video_id)
+        path = self._video_paths[video_id]
+        return path if path is not None and path.is_file() else None
 
     def video_folders(self) -> list[str]:
         """Folders holding the collection's playable videos: the only paths the web server may serve."""
-        folders = {str(p.parent) for v in self.video_ids if (p := self.collection.video_path(v)) is not None}
-        return sorted(folders)
+        return sorted({str(p.parent) for p in self._video_paths.values() if p is not None})
 
     # ------------------------------------------------------------------------------------------------ text
     def prepare(self, query: str) -> Prepared:
@@ -288,46 +298,20 @@ class DemoService:
         return graph_json(graph, inputs, self.cfg.num_verbs) if inputs is not None else {}
 
     # ------------------------------------------------------------------------------------------------ frames
-    def thumbnails(self, video_id: str) -> list[tuple[np.ndarray, float]]:
-        """(thumbnail RGB, time in s) of each frame the model saw of a collection video; [] if it has no file."""
-        return self._thumbs(video_id)
+    def thumbnails(self, video_id: str) -> list[Thumb]:
+        """(JPEG data URI, time in s) of each frame the model saw of a collection video; [] if it has no file."""
+        return self.frame_strips(video_id)
 
-    def _collection_thumbnails(self, video_id: str) -> list[tuple[np.ndarray, float]]:
-        path, sampling = self.video_path(video_id), self.sampling
-        if path is None or sampling is None:
-            return []
-        try:
-            return clip_thumbnails(path, sampling, self.cfg.max_frames, self.config.thumb_height)
-        except VideoError:
-            return []
-
-    def upload_thumbnails(self, path: str | Path) -> list[tuple[np.ndarray, float]]:
+    def upload_thumbnails(self, path: str | Path) -> list[Thumb]:
         sampling = self.sampling or Sampling(max_frames=self.cfg.max_frames)
-        return clip_thumbnails(path, sampling, self.cfg.max_frames, self.config.thumb_height,
-                               self.config.max_duration_s)
+        return encode_strip(clip_thumbnails(path, sampling, self.cfg.max_frames, self.config.thumb_height,
+                                            self.config.max_duration_s))
 
     @classmethod
     def open(cls, collection: Collection, checkpoint: Checkpoint, split: str | None = None,
              config: AppConfig | None = None) -> DemoService:
         ids = collection.split(split) if split else None
         return cls(collection, checkpoint, ids, config)
-
-
-def clip_thumbnails(path: str | Path, sampling: Sampling, max_frames: int, height: int,
-                    max_duration: float | None = None) -> list[tuple[np.ndarray, float]]:
-    """Thumbnails of the frames behind a clip's model frames: the sampling's frames, then the 'select' rows."""
-    from PIL import Image
-
-    frames, info = read_frames(path, sampling, max_duration=max_duration)
-    times = sampling.frame_indices(info.num_frames, info.fps)[:len(frames)] / info.fps
-    n = len(frames)
-    rows = np.round(np.linspace(0, n - 1, max_frames)).astype(int) if n >= max_frames else np.arange(n)
-    out = []
-    for r in rows:
-        img = Image.fromarray(frames[r])
-        width = max(1, round(img.width * height / img.height))
-        out.append((np.asarray(img.resize((width, height), Image.BILINEAR)), float(times[r])))
-    return out
 
 
 def is_upload(path: str | Path, upload_dir: str | Path) -> bool:

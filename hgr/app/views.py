@@ -36,8 +36,8 @@ def user_errors(fn):
 
 
 def _warn(result: dict) -> None:
-    for message in result.get("warnings", []):
-        gr.Warning(message)
+    for message in result.get("warnings", []):          # escaped: the toast is HTML, and '<UNK>' is not a tag
+        gr.Warning(html.escape(message, quote=False))
 
 
 def score_chips(scores: dict[str, float]) -> str:

@@ -1,31 +1,64 @@
 """Plotly figures of the app, drawn from the API's JSON: the query graph, graph attention, scores, frame alignment.
 
 Colours follow the paper's three levels everywhere: event (purple), action (orange), entity (teal); fused is ink.
+Figures are plain plotly JSON (`Figure`), serialised without plotly's per-property validation, which cost more than
+the search itself; tests/test_app.py validates every figure the page receives with `plotly.graph_objects.Figure`.
 """
 from __future__ import annotations
 
-import base64
+import functools
 import html
-import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import plotly.graph_objects as go
 
 LEVEL_COLOURS = {"event": "#7c3aed", "action": "#ea580c", "entity": "#0d9488", "fused": "#1f2937"}
 LEVEL_Y = {"event": 2.0, "action": 1.0, "entity": 0.0}
 FONT = dict(family="Inter, system-ui, sans-serif", size=13, color="#1f2937")
 
 
-def figure(data: list[dict], layout: dict, height: int, title: str = "") -> go.Figure:
-    """One validated plotly figure from plain trace and layout dicts (built once: plotly's update calls are slow)."""
+@dataclass
+class Figure:
+    """A plotly figure as plain JSON data; `gr.Plot` shows it (it calls `to_json`, as for a plotly Figure)."""
+    data: list[dict]
+    layout: dict
+
+    def to_dict(self) -> dict:
+        """The figure as plotly.js reads it, with the layout template a `plotly.graph_objects.Figure` adds."""
+        return {"data": self.data, "layout": {"template": _default_template(), **self.layout}}
+
+    def to_json(self) -> str:
+        import plotly.io as pio
+
+        return pio.to_json(self.to_dict(), validate=False)
+
+
+@functools.cache
+def _default_template() -> dict:
+    """Plotly's default layout template (the one every `go.Figure` carries), computed once."""
+    import plotly.graph_objects as go
+
+    return go.Figure().to_dict()["layout"]["template"]
+
+
+@functools.cache
+def colorscale(name: str) -> list[list]:
+    """A named plotly (Python) colour scale as explicit stops: plotly.js's own scale of that name differs."""
+    import plotly.graph_objects as go
+
+    return go.Heatmap(colorscale=name).to_plotly_json()["colorscale"]
+
+
+def figure(data: list[dict], layout: dict, height: int, title: str = "") -> Figure:
+    """One figure from plain trace and layout dicts, with the app's common layout (None values left out)."""
     base = dict(height=height, margin=dict(l=10, r=10, t=44 if title else 10, b=10), font=FONT,
                 paper_bgcolor="white", plot_bgcolor="white", title=dict(text=title, x=0.01, font=dict(size=15)))
-    return go.Figure(data=data, layout={**base, **layout})
+    return Figure(data=data, layout={k: v for k, v in {**base, **layout}.items() if v is not None})
 
 
-def empty_figure(message: str, height: int = 260) -> go.Figure:
+def empty_figure(message: str, height: int = 260) -> Figure:
     """A blank figure that says why it is blank (instead of an empty frame)."""
     note = dict(text=html.escape(message), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                 font=dict(size=14, color="#6b7280"))
@@ -85,7 +118,7 @@ def _edge_weights(result: dict, layer: int) -> dict[tuple[str, str], tuple[float
     return out
 
 
-def graph_figure(result: dict, layer: int = 0, height: int = 420) -> go.Figure:
+def graph_figure(result: dict, layer: int = 0, height: int = 420) -> Figure:
     """The query's event/action/entity graph; edge width = graph attention of `layer` (mean of both directions)."""
     graph = result.get("graph") or {}
     if not graph.get("nodes"):
@@ -131,14 +164,14 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420) -> go.Figure:
     layers = len(result.get("attention") or [])
     title = (f"Query graph · edge width = attention in layer {min(layer, max(layers - 1, 0)) + 1} of {layers}"
              if layers else "Query graph")
-    layout = dict(annotations=notes, hoverlabel=dict(bgcolor="white"),
+    layout = dict(annotations=notes or None, hoverlabel=dict(bgcolor="white"),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
                   xaxis=dict(visible=False, range=[min(xs) - 0.7, max(xs) + 0.7]),
                   yaxis=dict(visible=False, range=[-0.55, 2.35]))
     return figure(data, layout, height, title)
 
 
-def attention_figure(result: dict, height: int = 380) -> go.Figure:
+def attention_figure(result: dict, height: int = 380) -> Figure:
     """One heatmap per graph-reasoning layer: row node gathers context from column node (Eq. 8, Figure 3)."""
     att = result.get("attention") or []
     if not att:
@@ -151,8 +184,8 @@ def attention_figure(result: dict, height: int = 380) -> go.Figure:
     for i, layer in enumerate(att):
         m = np.asarray(layer)
         axis = "" if i == 0 else str(i + 1)
-        data.append(dict(type="heatmap", z=m.tolist(), x=labels, y=labels, zmin=0, zmax=1, colorscale="Blues",
-                         xaxis=f"x{axis}", yaxis=f"y{axis}", showscale=i == n - 1,
+        data.append(dict(type="heatmap", z=m.tolist(), x=labels, y=labels, zmin=0, zmax=1,
+                         colorscale=colorscale("Blues"), xaxis=f"x{axis}", yaxis=f"y{axis}", showscale=i == n - 1,
                          text=[[f"{v:.2f}" if v > 0 else "" for v in row] for row in m], texttemplate="%{text}",
                          colorbar=dict(title=dict(text="β"), thickness=12),
                          hovertemplate="%{y} ← %{x}: %{z:.3f}<extra></extra>"))
@@ -167,7 +200,7 @@ def attention_figure(result: dict, height: int = 380) -> go.Figure:
 
 
 # ------------------------------------------------------------------------------------------------------ scores
-def scores_figure(results: list[dict], label_key: str = "video_id", height: int | None = None) -> go.Figure:
+def scores_figure(results: list[dict], label_key: str = "video_id", height: int | None = None) -> Figure:
     """Grouped horizontal bars: event, action, entity and fused score of each result, best at the top."""
     if not results:
         return empty_figure("No results yet.")
@@ -187,16 +220,8 @@ def _short(text: str, width: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ frames
-def _data_uri(image: np.ndarray) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def alignment_figure(alignment: dict[str, list[float]], graph: dict, thumbnails: list[tuple[np.ndarray, float]],
-                     title: str) -> go.Figure:
+def alignment_figure(alignment: dict[str, list[float]], graph: dict, thumbnails: list[tuple[str, float]],
+                     title: str) -> Figure:
     """Heatmap of which frames each action and entity node attended to (phi of Eq. 12), under the frame strip.
 
     Colours span the weights' own range (uniform attention is 1/F everywhere); the colour bar gives the values.
@@ -211,16 +236,16 @@ def alignment_figure(alignment: dict[str, list[float]], graph: dict, thumbnails:
     ticks = [f"{i + 1}<br>{thumbnails[i][1]:.1f}s" if have_thumbs else str(i + 1) for i in range(frames)]
     strip = 0.36 if have_thumbs else 0.0
     data = [dict(type="heatmap", z=z.tolist(), x=list(range(1, frames + 1)), y=[row_label(names[k]) for k in rows],
-                 zmin=float(z.min()), zmax=max(float(z.max()), float(z.min()) + 1e-6), colorscale="YlOrRd",
+                 zmin=float(z.min()), zmax=max(float(z.max()), float(z.min()) + 1e-6), colorscale=colorscale("YlOrRd"),
                  colorbar=dict(title=dict(text="φ"), thickness=12, len=1 - strip, y=0, yanchor="bottom"),
                  hovertemplate="%{y}<br>frame %{x}: weight %{z:.3f}<extra></extra>")]
     layout = dict(xaxis=dict(tickmode="array", tickvals=list(range(1, frames + 1)), ticktext=ticks,
                              tickfont=dict(size=10), range=[0.5, frames + 0.5]),
                   yaxis=dict(autorange="reversed", tickfont=dict(size=11), domain=[0, 1 - strip]))
     if have_thumbs:
-        layout["images"] = [dict(source=_data_uri(img), x=i + 1, y=1.0, xref="x", yref="paper", sizex=0.96,
+        layout["images"] = [dict(source=uri, x=i + 1, y=1.0, xref="x", yref="paper", sizex=0.96,
                                  sizey=strip - 0.03, xanchor="center", yanchor="top", sizing="contain",
-                                 layer="above") for i, (img, _) in enumerate(thumbnails)]
+                                 layer="above") for i, (uri, _) in enumerate(thumbnails)]
     else:
         layout["annotations"] = [dict(text="(no video file to show frames from)", x=1, y=1.02, xref="paper",
                                       yref="paper", showarrow=False, xanchor="right", yanchor="bottom",
