@@ -25,7 +25,8 @@ class HGRConfig:
     dim_embed: int = 1024          # joint space of every level; also the text RNN's hidden size
     video_dropout: float = 0.2
     video_encoder: str = "hierarchical"  # 'hierarchical' (paper, Eq. 11), 'shared' (one projection, ablation) or
-    #                                      'spatiotemporal' (frame order + region tokens: beyond the paper)
+    #                                      'spatiotemporal' (the paper's + a residual context of frame order and
+    #                                      region tokens through one Transformer layer: beyond the paper)
     num_regions: int = 0           # grid cells per frame appended to each frame's vector (spatiotemporal only)
     # --- text side (Eq. 1-10) ---
     num_words: int = 10510         # vocabulary size, ids 0/1/2 = BOS/EOS/UNK

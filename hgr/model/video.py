@@ -3,10 +3,12 @@
 Three projections of the frame features: the event level is attention-pooled into one vector, the action
 and entity levels stay frame sequences for local attentive matching.
 
-Beyond the paper (its conclusion names spatio-temporal reasoning as future work): the 'spatiotemporal' encoder
-first turns each frame's global and region-cell features into a token with a temporal position embedding and
-lets the frames attend to each other (one Transformer layer), so that order and layout (who is left of whom,
-which way things move) reach the three levels. Globally pooled frames alone cannot see either.
+Beyond the paper (its conclusion names spatio-temporal reasoning as future work): the 'spatiotemporal' encoder is
+the paper's encoder plus a residual context branch. Each frame's global and region-cell features become a token
+with a temporal position embedding; one pre-LN Transformer layer lets the frames attend to each other, so that
+order and layout (who is left of whom, which way things move) are visible; a small-initialised projection per
+level adds that context to the paper's three projections of the global feature (Eq. 11 + context). It starts next
+to the paper's encoder and can only add to it; globally pooled frames alone cannot see order or layout.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from torch import nn
 from hgr.model.config import HGRConfig
 
 NEG_INF = -1e18
+CONTEXT_INIT_SCALE = 0.1   # the context projections start at a tenth of PyTorch's default initialisation
 
 
 @dataclass
@@ -29,6 +32,31 @@ class VideoEmbedding:
     frame_attention: torch.Tensor  # [B, F] attention of the event vector over frames
 
 
+class FrameContext(nn.Module):
+    """Frame order and region layout -> one context vector per frame and level (the spatiotemporal branch)."""
+
+    def __init__(self, cfg: HGRConfig, levels: int = 3) -> None:
+        super().__init__()
+        self.frame_tokens = nn.Linear(cfg.frame_dim, cfg.dim_embed)          # global + region cells -> token
+        self.frame_position = nn.Embedding(cfg.max_frames, cfg.dim_embed)    # temporal position
+        self.temporal = nn.TransformerEncoderLayer(cfg.dim_embed, nhead=4, dim_feedforward=2 * cfg.dim_embed,
+                                                   dropout=cfg.video_dropout, batch_first=True, norm_first=True)
+        self.norm = nn.LayerNorm(cfg.dim_embed)                              # final norm of a pre-LN stack
+        self.levels = nn.ModuleList(nn.Linear(cfg.dim_embed, cfg.dim_embed) for _ in range(levels))
+        with torch.no_grad():
+            for proj in self.levels:
+                proj.weight.mul_(CONTEXT_INIT_SCALE)
+                proj.bias.zero_()
+
+    def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> list[torch.Tensor]:
+        # frames: [B, F, frame_dim]; frame_mask: [B, F] bool -> per level [B, F, D] (zero on padded frames)
+        positions = torch.arange(frames.shape[1], device=frames.device)
+        tokens = self.frame_tokens(frames) + self.frame_position(positions)[None]         # [B, F, D]
+        context = self.norm(self.temporal(tokens, src_key_padding_mask=~frame_mask))     # [B, F, D]
+        context = context.masked_fill(~frame_mask[..., None], 0)
+        return [proj(context).masked_fill(~frame_mask[..., None], 0) for proj in self.levels]
+
+
 class VideoEncoder(nn.Module):
     """Frame features -> event vector and action/entity frame sequences (official parameter names)."""
 
@@ -36,25 +64,24 @@ class VideoEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         num_projections = 1 if cfg.video_encoder == "shared" else 3
-        level_in = cfg.dim_fts
-        if cfg.video_encoder == "spatiotemporal":
-            self.frame_tokens = nn.Linear(cfg.frame_dim, cfg.dim_embed)
-            self.frame_position = nn.Embedding(cfg.max_frames, cfg.dim_embed)
-            self.temporal = nn.TransformerEncoderLayer(cfg.dim_embed, nhead=4, dim_feedforward=2 * cfg.dim_embed,
-                                                       dropout=cfg.video_dropout, batch_first=True)
-            level_in = cfg.dim_embed
-        self.level_embeds = nn.ModuleList(nn.Linear(level_in, cfg.dim_embed) for _ in range(num_projections))
+        self.level_embeds = nn.ModuleList(nn.Linear(cfg.dim_fts, cfg.dim_embed) for _ in range(num_projections))
         self.ft_attn = nn.Linear(cfg.dim_embed, 1)
         self.dropout = nn.Dropout(cfg.video_dropout)
+        self.context = None
+        if cfg.video_encoder == "spatiotemporal":
+            # Initialised from its own random stream, so the paper's parameters (and the text encoder's after
+            # them) start exactly as in the paper's model trained with the same seed.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(torch.randint(2 ** 62, ())))
+                self.context = FrameContext(cfg, num_projections)
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> VideoEmbedding:
-        # frames: [B, F, frame_dim] (zero padded beyond lengths); lengths: [B]
+        # frames: [B, F, frame_dim] (zero padded beyond lengths; the global feature first); lengths: [B]
         frame_mask = torch.arange(frames.shape[1], device=frames.device)[None] < lengths.to(frames.device)[:, None]
-        if self.cfg.video_encoder == "spatiotemporal":
-            positions = torch.arange(frames.shape[1], device=frames.device)
-            tokens = self.frame_tokens(frames) + self.frame_position(positions)[None]       # [B, F, D]
-            frames = self.temporal(tokens, src_key_padding_mask=~frame_mask).masked_fill(~frame_mask[..., None], 0)
-        levels = [self.dropout(proj(frames)) for proj in self.level_embeds]   # each [B, F, D], Eq. 11
+        levels = [proj(frames[..., :self.cfg.dim_fts]) for proj in self.level_embeds]   # each [B, F, D], Eq. 11
+        if self.context is not None:                                           # + order and layout context
+            levels = [level + context for level, context in zip(levels, self.context(frames, frame_mask))]
+        levels = [self.dropout(level) for level in levels]
         if len(levels) == 1:
             levels = levels * 3
         if self.cfg.matching == "global":                                      # VSE++: mean over frames
