@@ -97,10 +97,17 @@ def _load_weights(model: HGR, state: dict, path: Path) -> None:
     model.load_state_dict(state)
 
 
-def save(path: str | Path, model: HGR, vocab: Vocabulary, card: dict | None = None, extra: dict | None = None) -> Path:
-    """Write a checkpoint atomically: a crash never leaves a broken or half-written file."""
+def save(path: str | Path, model: HGR, vocab: Vocabulary, card: dict | None = None, extra: dict | None = None,
+         half: bool = False) -> Path:
+    """Write a checkpoint atomically: a crash never leaves a broken or half-written file.
+
+    `half`: store floating-point weights as float16 (half the file; `load` widens them back to float32).
+    """
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     payload = {"format": FORMAT, "version": VERSION, "config": model.cfg.to_dict(), "vocab": list(vocab.words),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "card": card or {}}
+               "state_dict": state, "card": card or {}}
     if extra:
         payload.update(extra)
     return atomic_torch_save(payload, path)
@@ -131,6 +138,7 @@ def atomic_torch_save(payload: dict, path: str | Path) -> Path:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)   # mkstemp makes it 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -139,3 +139,47 @@ def _span_text(spans: Sequence[int]) -> str:
 def graph_json_equal(a: Any, b: Any) -> bool:
     """Two official graph values are equal, node order included (JSON dicts compare unordered otherwise)."""
     return list(a[0].items()) == list(b[0].items()) and [list(e) for e in a[1]] == [list(e) for e in b[1]]
+
+
+PREPOSITIONS = frozenset("about across after against along around at behind by for from in into of off on onto "
+                         "out over past through to toward towards under with".split())
+
+
+def role_swapped(sentence: str, graph: Sequence) -> tuple[str, list] | None:
+    """The sentence with its first verb's agent and patient exchanged, and its role graph, or None.
+
+    'a dog chases a cat' -> 'a cat chases a dog', ARG0 on 'a cat' and ARG1 on 'a dog': the same words and
+    structure with the roles reversed (the binary-selection 'switch roles' perturbation of the paper's section
+    4.5, made from any parsed caption). The first verb that qualifies is used: an active clause (contiguous ARG0
+    before the verb, contiguous ARG1 after it) whose arguments hold no verb; `graph` is the official
+    [graph_nodes, graph_edges].
+    """
+    if not graph:
+        return None
+    nodes, edges = graph[0], graph[1]
+    words = sentence.split()
+    for verb, *_ in edges:
+        args = {e[2]: e[1] for e in edges if e[0] == verb}
+        if "ARG0" not in args or "ARG1" not in args or verb not in nodes:
+            continue
+        a, b = sorted(nodes[args["ARG0"]]["spans"]), sorted(nodes[args["ARG1"]]["spans"])
+        v = nodes[verb]["spans"]
+        if not (a and b and v) or a != list(range(a[0], a[-1] + 1)) or b != list(range(b[0], b[-1] + 1)):
+            continue
+        if not (a[-1] < min(v) and max(v) < b[0] and b[-1] < len(words)):
+            continue
+        verbs = {w for n in nodes.values() if n.get("role") == "V" for w in n.get("spans", [])}
+        if verbs & (set(a) | set(b)):                           # a clause ('we see [a dog chasing a cat]')
+            continue
+        head = b[:1] if words[b[0]] in PREPOSITIONS and len(b) > 1 else []    # 'hops [over] a pony' keeps 'over'
+        noun = b[len(head):]
+        order = list(range(a[0])) + noun + list(range(a[-1] + 1, noun[0])) + a + list(range(b[-1] + 1, len(words)))
+        new_pos = {old: new for new, old in enumerate(order)}
+        swapped = [words[i] for i in order]
+        moved = {args["ARG0"]: noun, args["ARG1"]: head + a}    # the agent takes the words that land in its place
+        out = {}
+        for name, node in nodes.items():
+            spans = sorted(new_pos[s] for s in moved.get(name, node["spans"]) if s in new_pos)
+            out[name] = dict(node, spans=spans, words=[swapped[s] for s in spans])
+        return " ".join(swapped), [out, [list(e) for e in edges]]
+    return None

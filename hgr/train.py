@@ -24,6 +24,7 @@ from hgr import checkpoint
 from hgr.checkpoint import Checkpoint, resolve_device
 from hgr.errors import HGRError
 from hgr.evaluate import graph_lookup, score_split
+from hgr.graph import role_swapped
 from hgr.inputs import caption_inputs, collate_captions, collate_frames, collection_inputs
 from hgr.model import HGR, HGRConfig, preset
 from hgr.search import Searcher
@@ -41,6 +42,7 @@ class TrainConfig:
     max_val_captions: int = 2000     # validation captions scored per epoch (all videos of the split are ranked)
     time_budget_min: float = 0.0     # stop after the epoch that crosses this many minutes (0: no limit)
     glove: bool = True               # initialise 50-d word embeddings from GloVe 6B
+    role_swap_negatives: bool = False  # beyond the paper: each caption's agent/patient-swapped twin as a negative
 
 
 @dataclass
@@ -103,6 +105,12 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
         torch.set_rng_state(extra["torch_rng"])
 
     items = {c: caption_inputs(c, graphs(c), vocab, cfg) for c in {c for _, c in pairs}}
+    swapped = {}                     # caption -> inputs of its role-swapped twin (graph.role_swapped), if any
+    if tcfg.role_swap_negatives:
+        for c in items:
+            if (twin := role_swapped(c, graphs(c))) is not None:
+                swapped[c] = caption_inputs(*twin, vocab, cfg)
+        log(f"role-swapped negatives: {len(swapped):,} of {len(items):,} training captions have one")
     frames = _load_frames(collection, train_ids, cfg)
     val_frames = _load_frames(collection, val_ids, cfg)
     card = dict(card or {}, data={"collection": collection.name, "train_videos": len(train_ids),
@@ -123,7 +131,9 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
             video, lengths = collate_frames([frames[v] for v in vids], cfg.max_frames)
             captions = collate_captions([items[c] for _, c in batch]).to(dev)
             same = torch.tensor([[a == b for b in vids] for a in vids], device=dev)
-            loss = model(video.to(dev), lengths.to(dev), captions, same)
+            twins = [i for i, (_, c) in enumerate(batch) if c in swapped]
+            negatives = collate_captions([swapped[batch[i][1]] for i in twins]).to(dev) if twins else None
+            loss = model(video.to(dev), lengths.to(dev), captions, same, negatives, twins)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -107,3 +107,23 @@ def test_save_removes_temporaries_of_killed_saves_only(tmp_path):
         p.write_bytes(b"partial")
     atomic_torch_save({"x": 1}, path)
     assert path.exists() and not dead.exists() and live.exists() and other.exists()
+
+
+def test_half_storage_loads_as_float32_and_files_are_readable(tmp_path):
+    import os
+
+    model, vocab = tiny()
+    old = os.umask(0o022)
+    try:
+        full = checkpoint.save(tmp_path / "full.pt", model, vocab)
+        half = checkpoint.save(tmp_path / "half.pt", model, vocab, half=True)
+    finally:
+        os.umask(old)
+    assert full.stat().st_mode & 0o777 == 0o644                        # not mkstemp's 0600
+    assert half.stat().st_size < full.stat().st_size
+    loaded = hgr.load(half, device="cpu")
+    for k, v in model.state_dict().items():
+        got = loaded.model.state_dict()[k]
+        assert got.dtype == v.dtype
+        if v.is_floating_point():
+            torch.testing.assert_close(got, v.half().float())          # exactly the float16 rounding

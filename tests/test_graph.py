@@ -55,3 +55,43 @@ def test_malformed_json_is_a_parse_error():
 def test_readable_tree(official):
     text = str(RoleGraph.from_json(official["a man is playing a guitar"]))
     assert "action 1: playing" in text and "ARG0" in text and "a guitar" in text
+
+
+def _graph(words: list[str], args: dict[str, list[int]], verb: int) -> list:
+    nodes = {"ROOT": {"role": "ROOT", "spans": list(range(len(words))), "words": words},
+             "1": {"role": "V", "spans": [verb], "words": [words[verb]]}}
+    edges = []
+    for k, (role, spans) in enumerate(args.items(), start=2):
+        nodes[str(k)] = {"role": role, "spans": spans, "words": [words[i] for i in spans]}
+        edges.append(["1", str(k), role])
+    return [nodes, edges]
+
+
+def test_role_swapped_exchanges_agent_and_patient():
+    from hgr.graph import role_swapped
+
+    words = "the big dog chases a cat in the park".split()
+    sentence, graph = role_swapped(" ".join(words), _graph(words, {"ARG0": [0, 1, 2], "ARG1": [4, 5],
+                                                                   "ARGM-LOC": [6, 7, 8]}, 3))
+    assert sentence == "a cat chases the big dog in the park"
+    roles = {n["role"]: " ".join(n["words"]) for n in graph[0].values()}
+    assert roles == {"ROOT": sentence, "V": "chases", "ARG0": "a cat", "ARG1": "the big dog", "ARGM-LOC": "in the park"}
+    assert graph[0]["3"]["spans"] == [3, 4, 5] and graph[1] == [["1", "2", "ARG0"], ["1", "3", "ARG1"],
+                                                                  ["1", "4", "ARGM-LOC"]]
+    words = "a bunny is hopping over a pony".split()                    # the preposition stays with the verb
+    sentence, graph = role_swapped(" ".join(words), _graph(words, {"ARG0": [0, 1], "ARG1": [4, 5, 6]}, 3))
+    assert sentence == "a pony is hopping over a bunny" and graph[0]["3"]["words"] == ["over", "a", "bunny"]
+
+
+def test_role_swapped_leaves_what_it_cannot_swap():
+    from hgr.graph import role_swapped
+
+    words = "a cat is chased by a dog".split()                           # passive: ARG1 first
+    assert role_swapped(" ".join(words), _graph(words, {"ARG1": [0, 1], "ARG0": [4, 5, 6]}, 3)) is None
+    words = "a dog is sleeping".split()                                  # no patient
+    assert role_swapped(" ".join(words), _graph(words, {"ARG0": [0, 1]}, 3)) is None
+    words = "we see a dog chasing a cat".split()                         # the patient is a clause
+    graph = _graph(words, {"ARG0": [0], "ARG1": [2, 3, 4, 5, 6]}, 1)
+    graph[0]["9"] = {"role": "V", "spans": [4], "words": ["chasing"]}
+    assert role_swapped(" ".join(words), graph) is None
+    assert role_swapped("a dog", None) is None

@@ -30,3 +30,34 @@ def test_training_lowers_loss_raises_recall_and_resumes(tmp_path):
     before = validate(untrained, collection, val, frames, graphs, 100)["rsum"]
     after = validate(best, collection, val, frames, graphs, 100)["rsum"]
     assert after > before + 30, (before, after)
+
+
+def test_role_swapped_negatives_add_a_hinge_and_train(tmp_path):
+    import torch
+
+    from hgr.graph import role_swapped
+    from hgr.inputs import caption_inputs, collate_captions, collate_frames, collection_inputs
+    from hgr.vocab import Vocabulary
+
+    collection = Collection.open(synthetic.build(tmp_path / "coll", n_train=16, n_val=8))
+    graphs = graph_lookup(collection.role_graphs)
+    vids = collection.split("train")[:8]
+    captions = [collection.captions[v][0] for v in vids]
+    twins = [role_swapped(c, graphs(c)) for c in captions]
+    assert all(twins) and twins[0][0] != captions[0]                   # 'a dog is chasing a box' -> 'a box ...'
+    vocab = Vocabulary.build(captions + [t[0] for t in twins])
+    cfg = HGRConfig(dim_fts=collection.dim, dim_embed=16, dim_word=8, gcn_layers=2, num_words=len(vocab))
+    torch.manual_seed(0)
+    model = hgr.HGR(cfg).eval()
+    frames, lengths = collate_frames([collection_inputs(collection, cfg)(v) for v in vids], cfg.max_frames)
+    batch = collate_captions([caption_inputs(c, graphs(c), vocab, cfg) for c in captions])
+    negatives = collate_captions([caption_inputs(*t, vocab, cfg) for t in twins])
+    with torch.no_grad():
+        plain = model(frames, lengths, batch)
+        more = model(frames, lengths, batch, None, negatives, list(range(8)))
+    assert more > plain                                   # untrained: s(v, c') ~ s(v, c), so every hinge is open
+
+    result = train(collection, HGRConfig(dim_fts=collection.dim, dim_embed=16, dim_word=8, num_words=0),
+                   tmp_path / "m.pt", TrainConfig(epochs=1, batch_size=8, glove=False, role_swap_negatives=True),
+                   device="cpu", progress=False)
+    assert result.epochs_run == 1 and hgr.load(tmp_path / "m.pt", device="cpu").card["train"]["role_swap_negatives"]

@@ -118,10 +118,8 @@ def evaluate_all(work: Path, collection_dir: Path, models: dict[str, Path], cfg:
 
 
 def ship(work: Path, world: Path, collection_dir: Path, models: dict[str, Path], results: dict,
-         assets: Path, checkpoints: Path) -> str:
+         assets: Path, checkpoints: Path, cfg: PipelineConfig) -> str:
     """Copy the test splits (clips, features, captions, graphs) to `assets`, the better model to `checkpoints`."""
-    import hgr
-    from hgr import checkpoint
     from hgr.collection import Collection, CollectionWriter
 
     best = max(("full", "spatiotemporal"), key=lambda n: json.loads(
@@ -147,12 +145,31 @@ def ship(work: Path, world: Path, collection_dir: Path, models: dict[str, Path],
     world_json["clips"] = {k: c for k, c in world_json["clips"].items() if k in set(ids)} \
         if isinstance(world_json.get("clips"), dict) else world_json.get("clips")
     (assets / "world.json").write_text(json.dumps(world_json))
-    ckpt = hgr.load(models[best], device="cpu")
-    card = dict(ckpt.card, shipped_variant=best,
-                test={k.split(".", 1)[1]: v for k, v in results.items() if k.startswith(best + ".")})
-    checkpoint.save(checkpoints / "demo.pt", ckpt.model, ckpt.vocab, card)
-    (assets / "results.json").write_text(json.dumps(results, indent=1))
+    ship_model(best, models, results, assets, checkpoints, cfg, work)
     return best
+
+
+def ship_model(best: str, models: dict[str, Path], results: dict, assets: Path, checkpoints: Path,
+               cfg: PipelineConfig, work: Path) -> None:
+    """Write `best` as checkpoints/demo.pt (float16 weights, to stay small), evaluate that very file, and put its
+    figures in its model card and, with every other variant's, in assets/results.json."""
+    import hgr
+    from hgr import checkpoint
+    from hgr.cli import main as cli
+
+    shipped = checkpoints / "demo.pt"
+    ckpt = hgr.load(models[best], device="cpu")
+    checkpoint.save(shipped, ckpt.model, ckpt.vocab, dict(ckpt.card, shipped_variant=best), half=True)
+    for split in EVAL_SPLITS:                       # the figures of the shipped (float16-stored) weights
+        out = work / "results" / f"{best}.{split}.json"
+        log(f"evaluating the shipped checkpoint ({best}) on {split}")
+        cli(["evaluate", "--collection", str(assets), "--checkpoint", str(shipped), "--split", split,
+             "--json", str(out), "--binary-selection", str(cfg.binary_pairs if split == "test" else 0)])
+        results[f"{best}.{split}"] = json.loads(out.read_text())
+    card = dict(ckpt.card, shipped_variant=best, weights="float16 (widened to float32 when loaded)",
+                test={k.split(".", 1)[1]: v for k, v in results.items() if k.startswith(best + ".")})
+    checkpoint.save(shipped, ckpt.model, ckpt.vocab, card, half=True)
+    (assets / "results.json").write_text(json.dumps(results, indent=1))
 
 
 def run(work: Path, cfg: PipelineConfig, assets: Path = Path("assets/demo"),
@@ -162,5 +179,5 @@ def run(work: Path, cfg: PipelineConfig, assets: Path = Path("assets/demo"),
     collection = index(work, world, cfg)
     models = train_all(work, collection, cfg)
     results = evaluate_all(work, collection, models, cfg)
-    best = ship(work, world, collection, models, results, assets, checkpoints)
+    best = ship(work, world, collection, models, results, assets, checkpoints, cfg)
     log(f"done: assets in {assets}, checkpoint {checkpoints / 'demo.pt'} ({best})")

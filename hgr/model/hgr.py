@@ -83,7 +83,20 @@ class HGR(nn.Module):
         return Scores(event, action, entity, fused, action_phi, entity_phi)
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor, captions,
-                same_video: torch.Tensor | None = None) -> torch.Tensor:
-        """Training loss of a batch of paired (video i, caption i) (Eq. 14)."""
-        scores = self.score(self.encode_video(frames, lengths), self.encode_text(captions))
-        return contrastive_loss(scores.fused, self.cfg.margin, same_video)
+                same_video: torch.Tensor | None = None, negatives=None,
+                negative_of: list[int] | None = None) -> torch.Tensor:
+        """Training loss of a batch of paired (video i, caption i) (Eq. 14).
+
+        Beyond the paper: `negatives` (a CaptionBatch, e.g. role-swapped captions) are extra captions, the k-th a
+        negative of video `negative_of[k]` alone; each adds one hinge [margin + s(v, c') - s(v, c)]+, summed and
+        divided by the batch size like Eq. 14's two terms.
+        """
+        video = self.encode_video(frames, lengths)
+        scores = self.score(video, self.encode_text(captions)).fused                   # [B, B]
+        loss = contrastive_loss(scores, self.cfg.margin, same_video)
+        if negatives is not None and negative_of:
+            extra = self.score(video, self.encode_text(negatives)).fused               # [B, k]
+            rows = torch.as_tensor(negative_of, device=extra.device)
+            hard = extra[rows, torch.arange(len(negative_of), device=extra.device)]     # [k] s(v, c')
+            loss = loss + (self.cfg.margin + hard - scores.diagonal()[rows]).clamp(min=0).sum() / scores.shape[0]
+        return loss
