@@ -1,11 +1,15 @@
 """Exact HGR ranking of a collection: the one scoring path shared by evaluation, the CLI and the app.
 
 The video side is encoded once (`VideoIndex`: event vectors, action/entity frame embeddings with their norms
-and Gram matrices); captions are encoded in batches and scored against every video in chunks.
+and Gram matrices); captions are encoded in batches and scored against every video in chunks. Large collections
+use two-stage search: a FAISS index over one key per video (`video_keys`: Eq. 13 with the attention of Eq. 12
+made uniform) gives a pool, which the exact fused score re-ranks; `Searcher.choose_pool` sizes the pool from
+recall measured against exact ranking.
 """
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +24,16 @@ from hgr.model.matching import FrameStats
 
 # pairs (video, caption) scored at once; bounds the [Bv, Bc, F, P] temporaries of local matching
 PAIRS_PER_CHUNK = 200_000
-# videos widened from half precision at once (bounds the float32 copy: 8,192 x 20 x 1024 x 4 B = 670 MB a level)
+# videos scored at once from half precision (bounds the float32 copy made off the CPU: 8,192 x 20 x 1024 x 4 B =
+# 670 MB a level; on the CPU `frame_dots` widens a few rows at a time)
 HALF_VIDEOS_PER_CHUNK = 8192
-# collections at least this large get an HNSW event index in two-stage search (exact flat index below)
-HNSW_FROM = 50_000
+# collections at least this large keep their first-stage keys in float16 (half the memory and the reads of the
+# flat scan; measured: an HNSW graph over these keys lost recall@10 at 20,000 videos and took minutes to build)
+HALF_KEYS_FROM = 50_000
+# videos whose frames are pooled into first-stage keys at once (bounds the float32 copy of half-precision frames)
+KEY_VIDEOS_PER_CHUNK = 1024
+# candidate pools `Searcher.choose_pool` measures recall at
+POOLS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000)
 
 
 def index_cache_path(collection, checkpoint: Checkpoint, kind: str = "index", extra: str = "") -> Path:
@@ -148,6 +158,34 @@ def trace_of(encoded: Encoded, i: int, sentence: str) -> QueryTrace:
                       [a[i].cpu().numpy() for a in text.graph_attention])
 
 
+def _pooled_frames(stats: FrameStats) -> torch.Tensor:
+    """Unit mean of a level's unit frame embeddings over real frames: [Bv, D] (uniform attention in Eq. 12)."""
+    weights = stats.inv_norms * stats.mask / stats.mask.sum(1, keepdim=True).clamp(min=1)    # [Bv, F]
+    pooled = torch.bmm(weights[:, None, :], stats.frames.to(weights.dtype))[:, 0]            # [Bv, D]
+    return torch.nn.functional.normalize(pooled, dim=1)
+
+
+def video_keys(index: VideoIndex) -> torch.Tensor:
+    """First-stage keys [Bv, 3D]: unit event vector, unit pooled action frames, unit pooled entity frames."""
+    parts = []
+    for start in range(0, index.event.shape[0], KEY_VIDEOS_PER_CHUNK):
+        part = index[start:start + KEY_VIDEOS_PER_CHUNK]
+        parts.append(torch.cat([torch.nn.functional.normalize(part.event.float(), dim=1),
+                                _pooled_frames(part.actions), _pooled_frames(part.entities)], dim=1))
+    return torch.cat(parts)
+
+
+def caption_keys(text: TextEmbedding) -> torch.Tensor:
+    """First-stage keys [Bc, 3D]: unit event vector and the mean unit action / entity phrase (zero when none).
+
+    keys(video) . keys(caption) = cos(events) + cos(pooled action frames, mean phrase) + same for entities:
+    Eq. 13 with the frame attention of Eq. 12 made uniform, so it ranks videos much as the fused score does.
+    """
+    def mean_phrase(phrases: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:     # [Bc, P, D] -> [Bc, D]
+        weights = valid.to(phrases.dtype) / valid.sum(1, keepdim=True).clamp(min=1)
+        return (torch.nn.functional.normalize(phrases, dim=2) * weights[:, :, None]).sum(1)
+    return torch.cat([torch.nn.functional.normalize(text.event, dim=1), mean_phrase(text.actions, text.action_valid),
+                      mean_phrase(text.entities, text.entity_valid)], dim=1)
 
 
 class Searcher:
@@ -172,7 +210,9 @@ class Searcher:
         self.cache = Path(cache) if cache else None
         self.storage = storage
         self._index: VideoIndex | None = None
-        self._event_index = None                       # FAISS index over event vectors, built on first use
+        self._key_index = None                         # FAISS index over first-stage keys, built on first use
+        self._buffers: dict[str, torch.Tensor] = {}    # reused by `_gather`
+        self._gather_lock = threading.Lock()
 
     @property
     def device(self) -> torch.device:
@@ -277,52 +317,87 @@ class Searcher:
         return out
 
     def _rows(self, rows: torch.Tensor | slice) -> VideoIndex:
-        """Some videos of the index, in float32 whatever the storage dtype."""
-        part = self.index[rows]
-        if self.storage != torch.float32:
-            for stats in (part.actions, part.entities):
-                stats.frames = stats.frames.float()
-        return part
+        """Some videos of the index (half-precision frames stay so: `frame_dots` widens them as it reads)."""
+        return self.index[rows]
 
-    def event_index(self):
-        """FAISS inner-product index over the normalised video event vectors (HNSW beyond `HNSW_FROM` videos)."""
-        if self._event_index is None:
+    def key_index(self):
+        """FAISS flat inner-product index over the first-stage keys of every video (float16 from `HALF_KEYS_FROM`)."""
+        if self._key_index is None:
             import faiss
 
-            vectors = torch.nn.functional.normalize(self.index.event.float(), dim=1).cpu().numpy()
-            dim = vectors.shape[1]
-            if len(vectors) >= HNSW_FROM:
-                index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-                index.hnsw.efConstruction = 80
-                index.hnsw.efSearch = 256
+            with torch.no_grad():
+                keys = video_keys(self.index).cpu().numpy()                       # [n_vid, 3D]
+            if len(keys) >= HALF_KEYS_FROM:
+                index = faiss.IndexScalarQuantizer(keys.shape[1], faiss.ScalarQuantizer.QT_fp16,
+                                                   faiss.METRIC_INNER_PRODUCT)
+                index.train(keys[:1])
             else:
-                index = faiss.IndexFlatIP(dim)
-            index.add(vectors)
-            self._event_index = index
-        return self._event_index
+                index = faiss.IndexFlatIP(keys.shape[1])
+            index.add(keys)
+            self._key_index = index
+        return self._key_index
 
-    def candidates(self, event: torch.Tensor, pool: int) -> torch.Tensor:
-        """Rows of the `pool` videos closest to a caption's event vector [1, D] (first stage of two-stage search)."""
-        query = torch.nn.functional.normalize(event.float(), dim=1).cpu().numpy()
-        _, rows = self.event_index().search(query, min(pool, len(self.video_ids)))
+    def candidates(self, text: TextEmbedding, pool: int) -> torch.Tensor:
+        """Rows [pool] of the videos whose first-stage keys best match the first caption's, best first."""
+        _, rows = self.key_index().search(caption_keys(_select(text, slice(0, 1))).float().cpu().numpy(),
+                               min(pool, len(self.video_ids)))
         rows = rows[0][rows[0] >= 0]
         return torch.from_numpy(rows.astype(np.int64)).to(self.device)
+
+    @torch.no_grad()
+    def two_stage(self, text: TextEmbedding, pool: int, top_k: int = 10) -> torch.Tensor:
+        """Rows of the best `top_k` videos for the first caption among `pool` candidates, by exact fused score."""
+        rows = self.candidates(text, pool)
+        with self._gather_lock:                        # the gather buffers are shared by the app's threads
+            fused = self.model.score(self._gather(rows), _select(text, slice(0, 1))).fused[:, 0]
+        return rows[_top(fused, top_k)]
+
+    def _gather(self, rows: torch.Tensor) -> VideoIndex:
+        """Videos `rows` of the index copied into buffers kept between calls (valid until the next call): a pool
+        of scattered videos is gathered without allocating (and page-faulting) fresh memory on every query."""
+        index, n = self.index, len(rows)
+        fields = {"event": index.event, "a.frames": index.actions.frames, "a.inv": index.actions.inv_norms,
+                  "a.gram": index.actions.gram, "e.frames": index.entities.frames, "e.inv": index.entities.inv_norms,
+                  "e.gram": index.entities.gram, "mask": index.actions.mask}
+        if any(k not in self._buffers or len(self._buffers[k]) < n or self._buffers[k].shape[1:] != v.shape[1:]
+               or self._buffers[k].dtype != v.dtype for k, v in fields.items()):
+            self._buffers = {k: v.new_empty(n, *v.shape[1:]) for k, v in fields.items()}
+        t = {k: torch.index_select(v, 0, rows, out=self._buffers[k][:n]) for k, v in fields.items()}
+        return VideoIndex(t["event"], FrameStats(t["a.frames"], t["a.inv"], t["a.gram"], t["mask"]),
+                          FrameStats(t["e.frames"], t["e.inv"], t["e.gram"], t["mask"]))
+
+    @torch.no_grad()
+    def choose_pool(self, text: TextEmbedding, target: float = 0.99, top_k: int = 10,
+                    pools: Sequence[int] = POOLS) -> tuple[int, dict[int, float]]:
+        """Pool for two-stage search from its recall@`top_k` against exact ranking on these captions: twice the
+        smallest pool that reaches `target` (a few captions overstate the recall of the rest), or the whole
+        collection (exact search) when none does. Returns (pool, {pool: mean recall}).
+        """
+        fused = torch.from_numpy(self.score_encoded(text)["fused"])                # [n_vid, n_cap]
+        n = len(self.video_ids)
+        pools = sorted({min(p, n) for p in pools})
+        curve = {p: 0.0 for p in pools}
+        for j in range(fused.shape[1]):
+            exact = set(_top(fused[:, j], top_k).tolist())
+            rows = self.candidates(_select(text, slice(j, j + 1)), pools[-1]).cpu()
+            for p in pools:                              # re-ranking is exact: its top-k is the pool's best by score
+                found = rows[:p][_top(fused[rows[:p], j], top_k)]
+                curve[p] += len(exact & set(found.tolist())) / len(exact) / fused.shape[1]
+        return min(n, 2 * next((p for p in pools if curve[p] >= target), n)), curve
 
     @torch.no_grad()
     def search(self, sentence: str, top_k: int = 10, pool: int | None = None) -> tuple[Ranked, QueryTrace]:
         """Rank the indexed videos for one (already normalised) sentence by fused score, best first.
 
-        Exact over every video by default; with `pool`, two-stage: the `pool` nearest videos at the event level
-        (FAISS), re-ranked by the exact fused score.
+        Exact over every video by default; with `pool`, two-stage: the `pool` videos whose first-stage keys best
+        match the caption (FAISS), re-ranked by the exact fused score.
         """
         encoded = self.encode_captions([sentence])
         if pool is None or pool >= len(self.video_ids):
             fused = torch.from_numpy(self.score_encoded(encoded.text)["fused"][:, 0])
             order = _top(fused, top_k).to(self.device)
         else:
-            rows = self.candidates(encoded.text.event, pool)
-            fused = self.model.score(self._rows(rows), encoded.text).fused[:, 0]
-            order = rows[_top(fused, top_k)]
+            order = self.two_stage(encoded.text, pool, top_k)
         ranked = _ranked(self.model, self._rows(order), encoded.text, torch.arange(len(order)),
                          [self.video_ids[i] for i in order.tolist()], False)
         return ranked, trace_of(encoded, 0, sentence)

@@ -98,3 +98,90 @@ def test_caption_side_cache_round_trip(world, tmp_path):
     torch.testing.assert_close(again.text.entities, first.text.entities)
     other = make(world).encode_captions(sentences[:5], cache=path)        # other sentences: not the cached ones
     assert other.text.event.shape[0] == 5
+
+
+def test_frame_dots_is_the_matrix_product_for_every_path():
+    from hgr.model.matching import MV_COLUMNS, ROWS_PER_CHUNK, frame_dots
+    torch.manual_seed(0)
+    frames = torch.randn(ROWS_PER_CHUNK * 2 + 37, 16)                # several chunks and a partial one
+    for q in (1, 3, MV_COLUMNS + 5):                                  # one column, a few, a wide batch
+        columns = torch.randn(q, 16)
+        for stored in (torch.float32, torch.float16):
+            expected = columns @ frames.to(stored).float().T
+            with torch.no_grad():
+                torch.testing.assert_close(frame_dots(frames.to(stored), columns), expected, atol=1e-5, rtol=1e-5)
+
+
+def synthetic_searcher(n: int, dim: int = 48, concepts: int = 40, seed: int = 0, storage=torch.float32):
+    """A Searcher over a synthetic index whose levels share a concept structure (as in benchmarks/search.py)."""
+    from hgr.model import VideoIndex
+    from hgr.model.matching import FrameStats
+    gen = torch.Generator().manual_seed(seed)
+    basis = torch.nn.functional.normalize(torch.randn(concepts, dim, generator=gen), dim=1) * 3
+    chosen = torch.stack([torch.randperm(concepts, generator=gen)[:3] for _ in range(n)])
+    mask = torch.arange(8)[None] < torch.randint(3, 9, (n,), generator=gen)[:, None]
+    levels = []
+    for _ in range(2):
+        frames = torch.einsum("nfc,ncd->nfd", torch.rand(n, 8, 3, generator=gen), basis[chosen])
+        frames = (frames + 0.7 * torch.randn(n, 8, dim, generator=gen)) * mask[:, :, None]
+        levels.append(FrameStats.of(frames, mask))
+    index = VideoIndex(basis[chosen].sum(1) + 0.5 * torch.randn(n, dim, generator=gen), *levels)
+    cfg = hgr.HGRConfig(dim_fts=8, dim_embed=dim, dim_word=8, num_words=3, gcn_layers=1)
+    searcher = Searcher(hgr.Checkpoint(hgr.HGR(cfg).eval(), Vocabulary(["<BOS>", "<EOS>", "<UNK>"])), None,
+                        [f"v{i}" for i in range(n)], None, storage=storage)
+    for stats in (index.actions, index.entities):                     # as Searcher(storage=...) keeps them
+        stats.frames = stats.frames.to(storage)
+    searcher._index = index
+
+    def queries(q: int):
+        from hgr.model import TextEmbedding
+        picks = torch.stack([torch.randperm(concepts, generator=gen)[:3] for _ in range(q)])
+        c = basis[picks] + 0.4 * torch.randn(q, 3, dim, generator=gen)
+        actions, entities = torch.zeros(q, 2, dim), torch.zeros(q, 3, dim)
+        actions[:, 0], entities[:, :2] = c[:, 0], c[:, 1:]
+        return TextEmbedding(basis[picks].sum(1) + 0.5 * torch.randn(q, dim, generator=gen), actions, entities,
+                             actions.abs().sum(2) > 0, entities.abs().sum(2) > 0, torch.empty(0), [])
+    return searcher, queries
+
+
+def test_first_stage_keys_are_the_fused_score_with_uniform_attention():
+    from hgr.search import caption_keys, video_keys
+    searcher, queries = synthetic_searcher(30)
+    index = searcher.index
+    index.actions.mask[:] = False
+    index.actions.mask[:, 0] = True                                   # one real frame: attention is uniform
+    text = queries(4)
+    text.entities[:, 1] = 0
+    text.entity_valid[:, 1] = False                                   # one phrase per level
+    with torch.no_grad():
+        fused = searcher.model.score(index, text).fused                  # [30, 4]
+        torch.testing.assert_close(video_keys(index) @ caption_keys(text).T, 3 * fused, atol=1e-5, rtol=1e-5)
+
+
+def test_two_stage_recall_and_the_chosen_pool():
+    searcher, queries = synthetic_searcher(1500)
+    pool, curve = searcher.choose_pool(queries(10), target=0.99)
+    assert pool < 1500 and curve[max(curve)] == pytest.approx(1.0)
+    held_out = queries(10)
+    exact = torch.from_numpy(searcher.score_encoded(held_out)["fused"])
+    recall = []
+    for j in range(10):
+        found = searcher.two_stage(torch_select(held_out, j), pool)
+        recall.append(len(set(found.tolist()) & set(torch.topk(exact[:, j], 10).indices.tolist())) / 10)
+    assert np.mean(recall) >= 0.95, recall
+
+
+def test_half_precision_frames_are_read_exactly_as_stored():
+    searcher, queries = synthetic_searcher(300, storage=torch.float16)
+    text = queries(3)
+    index = searcher.index
+    widened = index.to()                                              # the same tensors, frames widened below
+    widened.actions.frames, widened.entities.frames = index.actions.frames.float(), index.entities.frames.float()
+    with torch.no_grad():
+        direct = searcher.model.score(widened, text).fused.numpy()
+    np.testing.assert_allclose(searcher.score_encoded(text)["fused"], direct, atol=1e-5)
+
+
+def torch_select(text, j: int):
+    from hgr.search import _select
+    return _select(text, slice(j, j + 1))

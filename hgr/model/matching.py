@@ -11,12 +11,17 @@ from dataclasses import dataclass
 import torch
 
 NEG_INF = -1e18
+# frame rows read by `frame_dots` at once on the CPU: 1024 x 1024 floats = 4 MB, re-read from the cache per column
+ROWS_PER_CHUNK = 1024
+# phrase columns up to which `frame_dots` makes one matrix-vector product per column on the CPU (skinny matrix
+# products run well below the memory bandwidth there); wider batches of columns go to one matrix product
+MV_COLUMNS = 8
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Official cosine_sim: [Bv, D] x [Bc, D] -> [Bv, Bc], eps 1e-18 inside each sqrt."""
-    a_inv = torch.rsqrt(a.pow(2).sum(-1) + 1e-18)
-    b_inv = torch.rsqrt(b.pow(2).sum(-1) + 1e-18)
+    a_inv = torch.rsqrt(torch.linalg.vector_norm(a, dim=-1).square() + 1e-18)   # no [Bv, D] temporary
+    b_inv = torch.rsqrt(torch.linalg.vector_norm(b, dim=-1).square() + 1e-18)
     return (a @ b.T) * a_inv[:, None] * b_inv[None, :]
 
 
@@ -42,42 +47,69 @@ class FrameStats:
         return FrameStats(self.frames[index], self.inv_norms[index], self.gram[index], self.mask[index])
 
 
+def frame_dots(frames: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """v_f . c_q of every frame row [N, D] (any float dtype) and phrase column [Q, D] -> [Q, N] in columns' dtype.
+
+    The cost is reading the frames once (the floor of search). On the CPU without autograd, frames are read in
+    cache-sized chunks (widened there when stored in half precision), and a few columns are applied to a chunk
+    one matrix-vector product at a time: the same arithmetic as one matrix product, nearer the memory bandwidth.
+    """
+    q, n = columns.shape[0], frames.shape[0]
+    widen = frames.dtype != columns.dtype
+    if q == 1 and not widen:
+        return torch.mv(frames, columns[0])[None]
+    if (frames.device.type != "cpu" or q > MV_COLUMNS and not widen or torch.is_grad_enabled()
+            and (frames.requires_grad or columns.requires_grad)):
+        return columns @ frames.to(columns.dtype).T
+    out = columns.new_empty(q, n)
+    buffer = columns.new_empty(min(ROWS_PER_CHUNK, n), frames.shape[1]) if widen else None
+    for start in range(0, n, ROWS_PER_CHUNK):
+        stop = min(start + ROWS_PER_CHUNK, n)
+        chunk = buffer[:stop - start].copy_(frames[start:stop]) if widen else frames[start:stop]
+        if q > MV_COLUMNS:
+            out[:, start:stop] = columns @ chunk.T
+        else:
+            for i in range(q):
+                torch.mv(chunk, columns[i], out=out[i, start:stop])
+    return out
+
+
 def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: torch.Tensor, sigma: float,
                              return_alignment: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Eq. 12 with the official normalisation; returns scores [Bv, Bc] and optionally phi [Bv, Bc, P, F].
 
     phrases: [Bc, P, D] action or entity node embeddings; valid: [Bc, P] bool. The score of a caption is the
     mean over its valid phrases (the official code; the paper writes a sum); no valid phrase gives 0.
-    Every (caption, phrase) pair is one column q of [Bv, F, Q] arrays, so the frame axis is reduced in place
-    and the two products are one matrix product and one batched product with the Gram matrices. Norms are
-    sqrt(x + 1e-20): the official max(norm, 1e-10) at zero, but with a finite gradient there (a phrase whose
-    cosines with every frame are negative used to turn training into NaN).
+    Every (caption, phrase) pair is one column q of [Q, Bv, F] arrays, so the frame axis is reduced in place
+    and the two products are one product with the frames (`frame_dots`) and one batched product with the Gram
+    matrices. Norms are sqrt(x + 1e-20): the official max(norm, 1e-10) at zero, but with a finite gradient
+    there (a phrase whose cosines with every frame are negative used to turn training into NaN).
     """
     bv, frames_n, dim = video.frames.shape
     bc, slots, _ = phrases.shape
     p = max(int(valid.sum(1).max()) if bc else 0, 1)        # slots fill in order: later empty ones are skipped
     phrases, valid = phrases[:, :p], valid[:, :p]
     columns = phrases.reshape(bc * p, dim)                                        # [Q, D]
-    frames = video.frames.to(phrases.dtype)
-    dots = (frames.reshape(bv * frames_n, dim) @ columns.T).view(bv, frames_n, bc * p)  # v_f . c_q  [Bv, F, Q]
-    column_inv = torch.rsqrt(columns.pow(2).sum(-1) + 1e-18)                      # [Q]
-    sims = dots * video.inv_norms.to(dots.dtype)[:, :, None] * column_inv          # s_ij = cos(v_f, c_q)
-    pad = ~video.mask[:, :, None]                                                  # [Bv, F, 1]
-    sims = sims.masked_fill(pad, 0).clamp(min=0)                                  # [s]_+
-    sims = sims / (sims.pow(2).sum(1, keepdim=True) + 1e-20).sqrt()                 # / max(sqrt(sum_f s^2), 1e-10)
-    phi = torch.softmax((sims * sigma).masked_fill(pad, NEG_INF), dim=1)          # [Bv, F, Q] over frames
+    dots = frame_dots(video.frames.reshape(bv * frames_n, dim), columns).view(bc * p, bv, frames_n)  # v_f . c_q
+    column_sq = columns.pow(2).sum(-1)[:, None, None]                             # [Q, 1, 1]
+    sims = dots * video.inv_norms.to(dots.dtype) * torch.rsqrt(column_sq + 1e-18)  # s_qf = cos(v_f, c_q) [Q, Bv, F]
+    pad = ~video.mask                                                             # [Bv, F]
+    sims = sims.clamp(min=0).masked_fill(pad, 0)                                  # [s]_+
+    sims = sims / (sims.pow(2).sum(-1, keepdim=True) + 1e-20).sqrt()               # / max(sqrt(sum_f s^2), 1e-10)
+    phi = torch.softmax((sims * sigma).masked_fill(pad, NEG_INF), dim=-1)         # [Q, Bv, F] over frames
 
-    u_dot_c = (phi * dots).sum(1)                                                  # [Bv, Q]
-    u_sq = (phi * torch.bmm(video.gram.to(phi.dtype), phi)).sum(1)                 # |u|^2 = phi^T G phi
-    c_norm = (columns.pow(2).sum(-1) + 1e-20).sqrt()                                 # [Q] max(|c|, 1e-10)
-    r = (u_dot_c / ((u_sq.clamp(min=0) + 1e-20).sqrt() * c_norm)).view(bv, bc, p)    # cos(u, c_q)
+    u_dot_c = (phi * dots).sum(-1)                                                 # [Q, Bv]
+    phi_rows = phi.transpose(0, 1)                                                # [Bv, Q, F] (a view)
+    u_sq = (torch.bmm(phi_rows, video.gram.to(phi.dtype)) * phi_rows).sum(-1).T   # |u|^2 = phi^T G phi  [Q, Bv]
+    c_norm = (column_sq[:, :, 0] + 1e-20).sqrt()                                  # [Q, 1] max(|c|, 1e-10)
+    r = (u_dot_c / ((u_sq.clamp(min=0) + 1e-20).sqrt() * c_norm)).view(bc, p, bv)  # cos(u, c_q)
 
-    valid_f = valid.to(r.dtype)[None]                                              # [1, Bc, P]
-    scores = (r * valid_f).sum(2) / valid_f.sum(2).clamp(min=1)
+    valid_f = valid.to(r.dtype)[:, :, None]                                       # [Bc, P, 1]
+    scores = ((r * valid_f).sum(1) / valid_f.sum(1).clamp(min=1)).T               # [Bv, Bc]
     alignment = None
     if return_alignment:                                     # [Bv, Bc, slots, F], zero for empty slots
         alignment = phi.new_zeros(bv, bc, slots, frames_n)
-        alignment[:, :, :p] = phi.view(bv, frames_n, bc, p).permute(0, 2, 3, 1) * valid[None, :, :, None]
+        alignment[:, :, :p] = phi.view(bc, p, bv, frames_n).permute(2, 0, 1, 3) * valid[None, :, :, None]
     return scores, alignment
 
 
