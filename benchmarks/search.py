@@ -25,11 +25,10 @@ import subprocess
 import sys
 import time
 
-import faiss
 import numpy as np
 import torch
 
-from hgr.checkpoint import Checkpoint
+from hgr.checkpoint import Checkpoint, resolve_device
 from hgr.inputs import caption_inputs, collate_captions
 from hgr.model import HGR, TextEmbedding, VideoIndex, preset
 from hgr.model.matching import FrameStats
@@ -71,7 +70,8 @@ def synthetic_index(n: int, concepts: torch.Tensor, gen: torch.Generator, storag
     return VideoIndex(event, levels[0], levels[1]), chosen
 
 
-def synthetic_queries(q: int, concepts: torch.Tensor, gen: torch.Generator) -> list[TextEmbedding]:
+def synthetic_queries(q: int, concepts: torch.Tensor, gen: torch.Generator, device: str = "cpu"
+                      ) -> list[TextEmbedding]:
     out = []
     for _ in range(q):
         c = concepts[torch.randperm(CONCEPTS, generator=gen)[:PER_VIDEO]]
@@ -81,16 +81,24 @@ def synthetic_queries(q: int, concepts: torch.Tensor, gen: torch.Generator) -> l
         entities[0, :2] = c[1:] + 0.5 * torch.randn(2, DIM, generator=gen)
         valid_a = torch.tensor([[True, False, False, False]])
         valid_e = torch.tensor([[True, True, False, False, False, False]])
-        out.append(TextEmbedding(c.sum(0, keepdim=True) + 0.5 * torch.randn(1, DIM, generator=gen), actions,
-                                 entities, valid_a, valid_e, torch.empty(0), []))
+        out.append(TextEmbedding(*(t.to(device) for t in (
+            c.sum(0, keepdim=True) + 0.5 * torch.randn(1, DIM, generator=gen), actions, entities, valid_a, valid_e)),
+            torch.empty(0), []))
     return out
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def timed(fn, repeat: int) -> tuple[list[float], object]:
     times, result = [], None
     for _ in range(repeat):
+        sync()
         start = time.perf_counter()
         result = fn()
+        sync()                                    # a GPU result is ready only when its kernels have run
         times.append((time.perf_counter() - start) * 1000)
     return times, result
 
@@ -104,7 +112,8 @@ def text_encoding_ms(model: HGR, repeat: int = 20) -> float:
     graph = [{}, []]
     items = [caption_inputs(s, graph, vocab, model.cfg) for s in SENTENCES]
     with torch.no_grad():
-        times, _ = timed(lambda: model.encode_text(collate_captions(items[:1])), repeat)
+        model.encode_text(collate_captions(items[:1]).to(model.device))                     # warm-up
+        times, _ = timed(lambda: model.encode_text(collate_captions(items[:1]).to(model.device)), repeat)
     return statistics.median(times)
 
 
@@ -116,21 +125,21 @@ def batch(qs: list[TextEmbedding]) -> TextEmbedding:
 
 def protocol_rate(searcher: Searcher, concepts: torch.Tensor, gen: torch.Generator, captions: int) -> float:
     """Microseconds per (video, caption) pair of the evaluation protocol's all-pairs scoring (text side encoded)."""
-    text = batch(synthetic_queries(captions, concepts, gen))
-    start = time.perf_counter()
-    searcher.score_encoded(text)
-    return (time.perf_counter() - start) * 1e6 / (len(searcher.video_ids) * captions)
+    text = batch(synthetic_queries(captions, concepts, gen, str(searcher.device)))
+    ms, _ = timed(lambda: searcher.score_encoded(text), 1)
+    return ms[0] * 1e3 / (len(searcher.video_ids) * captions)
 
 
 def run_size(n: int, queries: int, naive_queries: int, pool: int | None, calibration: int, gen: torch.Generator,
              model: HGR, protocol_captions: int) -> dict:
+    device = model.device
     storage = torch.float16 if n > 20_000 else torch.float32
     concepts = unit(torch.randn(CONCEPTS, DIM, generator=gen)) * 4
     index, _ = synthetic_index(n, concepts, gen, storage)
     ckpt = Checkpoint(model, Vocabulary(["<BOS>", "<EOS>", "<UNK>"]))
     searcher = Searcher(ckpt, features=None, video_ids=[f"v{i}" for i in range(n)], graphs=None, storage=storage)
-    searcher._index = index
-    qs = synthetic_queries(queries, concepts, gen)
+    searcher._index = index = index.to(device)
+    qs = synthetic_queries(queries, concepts, gen, str(device))
 
     def exact(t: TextEmbedding) -> torch.Tensor:
         return torch.from_numpy(searcher.score_encoded(t)["fused"][:, 0])
@@ -138,12 +147,18 @@ def run_size(n: int, queries: int, naive_queries: int, pool: int | None, calibra
     def naive(t: TextEmbedding) -> torch.Tensor:                    # one model call per video, as a loop would
         return torch.cat([model.score(searcher._rows(slice(i, i + 1)), t).fused[:, 0] for i in range(n)])
 
-    events = torch.nn.functional.normalize(index.event, dim=1).numpy()
-    event_index = faiss.IndexFlatIP(DIM)                              # the dual-encoder baseline: events alone
-    event_index.add(events)
+    events = torch.nn.functional.normalize(index.event, dim=1)
+    if device.type == "cpu":
+        import faiss
 
-    def faiss_only(t: TextEmbedding) -> np.ndarray:
-        return event_index.search(torch.nn.functional.normalize(t.event, dim=1).numpy(), 10)[1][0]
+        event_index = faiss.IndexFlatIP(DIM)                          # the dual-encoder baseline: events alone
+        event_index.add(events.numpy())
+
+        def faiss_only(t: TextEmbedding) -> np.ndarray:
+            return event_index.search(torch.nn.functional.normalize(t.event, dim=1).numpy(), 10)[1][0]
+    else:                                                             # on a GPU: the same exact search, in torch
+        def faiss_only(t: TextEmbedding) -> np.ndarray:
+            return torch.topk(events @ torch.nn.functional.normalize(t.event, dim=1)[0], 10).indices.cpu().numpy()
 
     with torch.no_grad():
         start = time.perf_counter()
@@ -151,7 +166,9 @@ def run_size(n: int, queries: int, naive_queries: int, pool: int | None, calibra
         build_s = time.perf_counter() - start
         curve = None
         if pool is None:                                             # chosen on other queries than those timed
-            pool, curve = searcher.choose_pool(batch(synthetic_queries(calibration, concepts, gen)))
+            pool, curve = searcher.choose_pool(batch(synthetic_queries(calibration, concepts, gen, str(device))))
+        for t in qs[:2]:                                             # warm-up (GPU kernels, buffers)
+            exact(t), searcher.two_stage(t, pool), faiss_only(t)
         exact_times, two_times, faiss_times = [], [], []
         recall_two, recall_faiss = [], []
         for t in qs:
@@ -160,7 +177,7 @@ def run_size(n: int, queries: int, naive_queries: int, pool: int | None, calibra
             top = set(torch.topk(scores, 10).indices.tolist())
             ms, rows = timed(lambda t=t: searcher.two_stage(t, pool), 1)
             two_times += ms
-            recall_two.append(len(top & set(rows.tolist())) / 10)
+            recall_two.append(len(top & set(rows.cpu().tolist())) / 10)
             ms, rows = timed(lambda t=t: faiss_only(t), 1)
             faiss_times += ms
             recall_faiss.append(len(top & set(rows.tolist())) / 10)
@@ -175,7 +192,8 @@ def run_size(n: int, queries: int, naive_queries: int, pool: int | None, calibra
             "recall10_two_stage": float(np.mean(recall_two)), "recall10_faiss": float(np.mean(recall_faiss)),
             "floor_ms": min(floor_times), "storage": str(storage).replace("torch.", ""), "pool": pool,
             "pool_curve": curve, "key_index_build_s": build_s,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            **({"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2 ** 20} if device.type == "cuda" else {})}
 
 
 def main() -> None:
@@ -189,26 +207,33 @@ def main() -> None:
     parser.add_argument("--protocol-captions", type=int, default=300,
                         help="captions scored against every video to measure the all-pairs rate (smallest size)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU row; FAISS stays on the CPU rows)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)   # internal: one size, JSON out
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    faiss.omp_set_num_threads(args.threads)
+    if args.device == "cpu":
+        import faiss
+
+        faiss.omp_set_num_threads(args.threads)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    model = HGR(preset("official", num_words=len(Vocabulary.build(SENTENCES)))).eval()
+    model = HGR(preset("official", num_words=len(Vocabulary.build(SENTENCES)))).eval().to(resolve_device(args.device))
     if args.one_size:
         print(json.dumps(run_size(args.one_size, args.queries, args.naive_queries, args.pool,
                                   args.calibration_queries, gen, model, args.protocol_captions)))
         return
     encode_ms = text_encoding_ms(model)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}; text encoding of one query: {encode_ms:.1f} ms (official dims)")
+    machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}"
+    if model.device.type == "cuda":
+        machine += f", {torch.cuda.get_device_name()}"
+    print(f"machine: {machine}; text encoding of one query: {encode_ms:.1f} ms (official dims)")
     sizes = {}
     for i, n in enumerate(int(s) for s in args.sizes.split(",")):
         cmd = [sys.executable, __file__, "--one-size", str(n), "--queries", str(args.queries), "--naive-queries",
                str(args.naive_queries), "--calibration-queries", str(args.calibration_queries),
                *(["--pool", str(args.pool)] if args.pool else []), "--threads", str(args.threads),
+               "--device", args.device,
                "--protocol-captions", str(args.protocol_captions if i == 0 else 0)]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         sizes[str(n)] = r
@@ -218,7 +243,8 @@ def main() -> None:
               f"two-stage {r['two_stage_ms']:6.1f} ms "
               f"(pool {r['pool']}, recall@10 {r['recall10_two_stage']:.3f}, {r['exact_ms'] / r['two_stage_ms']:.1f}x "
               f"exact) | faiss alone {r['faiss_ms']:.2f} ms (recall@10 {r['recall10_faiss']:.3f}) | "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB | key index built in {r['key_index_build_s']:.1f} s")
+              f"peak RSS {r['peak_rss_mb']:.0f} MB" + (f", GPU {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else "")
+              + f" | key index built in {r['key_index_build_s']:.1f} s")
         if r["pool_curve"]:
             print("        pool chosen from calibration recall@10: " + ", ".join(
                 f"{p} {v:.3f}" for p, v in r["pool_curve"].items()))
@@ -227,8 +253,7 @@ def main() -> None:
             print(f"        all-pairs protocol scoring: {r['protocol_us_per_pair']:.2f} us per video-caption pair "
                   f"(official loop: 52 us, {52 / r['protocol_us_per_pair']:.1f}x); at this rate 2,990 x 59,800 "
                   f"pairs take {pairs * r['protocol_us_per_pair'] / 1e6 / 60:.0f} min plus text encoding")
-    summary = {"machine": f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}",
-               "text_encode_ms": encode_ms, "sizes": sizes}
+    summary = {"machine": machine, "text_encode_ms": encode_ms, "sizes": sizes}
     if args.json:
         print(json.dumps(summary))
 

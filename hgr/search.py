@@ -321,12 +321,17 @@ class Searcher:
         return self.index[rows]
 
     def key_index(self):
-        """FAISS flat inner-product index over the first-stage keys of every video (float16 from `HALF_KEYS_FROM`)."""
+        """FAISS flat inner-product index over the first-stage keys of every video (float16 from `HALF_KEYS_FROM`);
+        on a GPU, the keys themselves: one exact matrix-vector product there beats a copy to FAISS on the host."""
         if self._key_index is None:
+            with torch.no_grad():
+                keys = video_keys(self.index)                                      # [n_vid, 3D]
+            if keys.device.type != "cpu":
+                self._key_index = keys
+                return keys
             import faiss
 
-            with torch.no_grad():
-                keys = video_keys(self.index).cpu().numpy()                       # [n_vid, 3D]
+            keys = keys.numpy()
             if len(keys) >= HALF_KEYS_FROM:
                 index = faiss.IndexScalarQuantizer(keys.shape[1], faiss.ScalarQuantizer.QT_fp16,
                                                    faiss.METRIC_INNER_PRODUCT)
@@ -339,7 +344,11 @@ class Searcher:
 
     def candidates(self, text: TextEmbedding, pool: int) -> torch.Tensor:
         """Rows [pool] of the videos whose first-stage keys best match the first caption's, best first."""
-        _, rows = self.key_index().search(caption_keys(_select(text, slice(0, 1))).float().cpu().numpy(),
+        index = self.key_index()
+        if isinstance(index, torch.Tensor):                                       # GPU: exact, on the device
+            query = caption_keys(_select(text, slice(0, 1)))[0].to(index)
+            return torch.topk(index @ query, min(pool, len(self.video_ids))).indices
+        _, rows = index.search(caption_keys(_select(text, slice(0, 1))).float().cpu().numpy(),
                                min(pool, len(self.video_ids)))
         rows = rows[0][rows[0] >= 0]
         return torch.from_numpy(rows.astype(np.int64)).to(self.device)

@@ -162,3 +162,14 @@ def test_frame_extractor_on_the_gpu_matches_the_cpu(tmp_path):
     assert ga.shape == (5, 2048) and ra.shape == (5, 2, 2048)
     np.testing.assert_allclose(gb, ga, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(rb, ra, rtol=1e-3, atol=1e-3)
+
+
+def test_two_stage_on_the_gpu_needs_no_faiss_and_matches_exact(world):
+    collection, _ = world
+    _, gpu = searchers(world)
+    sentence = collection.captions["video7"][0]
+    exact, _ = gpu.search(sentence, top_k=10)
+    full, _ = gpu.search(sentence, top_k=10, pool=len(collection.video_ids))
+    assert isinstance(gpu.key_index(), torch.Tensor) and gpu.key_index().device.type == "cuda"
+    assert full.ids == exact.ids
+    np.testing.assert_allclose(full.scores["fused"], exact.scores["fused"], atol=1e-6)
