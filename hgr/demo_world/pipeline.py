@@ -16,7 +16,10 @@ from pathlib import Path
 
 from hgr.demo_world.world import SPLITS, WorldConfig
 
-VARIANTS = ("full", "no_graph_attention", "no_role_awareness", "no_hierarchical_video", "vsepp", "spatiotemporal")
+VARIANTS = ("full", "no_graph_attention", "no_role_awareness", "no_hierarchical_video", "vsepp", "spatiotemporal",
+            "spatiotemporal_swap")
+# variants that differ from a model of hgr.model.ABLATIONS in their training alone (hgr.train.TrainConfig fields)
+TRAINING = {"spatiotemporal_swap": ("spatiotemporal", {"role_swap_negatives": True})}
 EVAL_SPLITS = ("test", "test_novel")
 SHIP_SPLITS = ("test", "test_novel")
 
@@ -90,12 +93,13 @@ def train_all(work: Path, collection_dir: Path, cfg: PipelineConfig) -> dict[str
         out[name] = path
         if (work / "models" / f"{name}.done").exists():
             continue
-        model_cfg = preset("demo", dim_fts=collection.dim, **ABLATIONS[name])
+        model_name, options = TRAINING.get(name, (name, {}))
+        model_cfg = preset("demo", dim_fts=collection.dim, **ABLATIONS[model_name])
         tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                           time_budget_min=cfg.budget_min)
+                           time_budget_min=cfg.budget_min, **options)
         log(f"training {name} ({cfg.epochs} epochs or {cfg.budget_min} min)")
         result = train(collection, model_cfg, path, tcfg, card={"preset": "demo", "variant": name,
-                                                              "overrides": ABLATIONS[name]})
+                                                              "overrides": ABLATIONS[model_name]})
         (work / "models" / f"{name}.done").write_text(json.dumps(asdict(result)))
     return out
 

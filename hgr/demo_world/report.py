@@ -1,6 +1,8 @@
 """The demo's results as the paper's tables (markdown), from the JSON files `hgr evaluate --json` wrote.
 
-    python -m hgr.demo_world.report runs/demo/results       # prints Tables 1, 5, 4, 6 and the Table 2 analogue
+    python -m hgr.demo_world.report runs/demo/results [VARIANT]   # Tables 1, 5, 4, 6 and the Table 2 analogue
+
+VARIANT is the shipped model whose Tables 1, 5 and 2 are printed (default: the one checkpoints/demo.pt names).
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pathlib import Path
 
 NAMES = {"full": "HGR (paper's encoder)", "no_graph_attention": "w/o graph attention",
          "no_role_awareness": "w/o role awareness", "no_hierarchical_video": "w/o hierarchical video",
-         "vsepp": "VSE++ (global)", "spatiotemporal": "HGR + spatiotemporal video (ours)"}
+         "vsepp": "VSE++ (global)", "spatiotemporal": "HGR + spatiotemporal video (ours)",
+         "spatiotemporal_swap": "HGR + spatiotemporal video + role-swapped negatives (ours)"}
 KINDS = ("switch_roles", "replace_actions", "replace_actors", "replace_scenes", "incomplete_events", "average")
 
 
@@ -52,7 +55,15 @@ def tables(results: dict[str, dict], shipped: str) -> str:
 
 def main(folder: str) -> None:
     results = {p.name[:-len(".json")]: json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))}
-    shipped = "spatiotemporal" if len(sys.argv) > 2 and sys.argv[2] == "spatiotemporal" else "full"
+    if len(sys.argv) > 2:
+        shipped = sys.argv[2]
+    else:
+        import hgr
+        from hgr.app.server import DEMO_CHECKPOINT
+
+        shipped = hgr.load(DEMO_CHECKPOINT, device="cpu").card.get("shipped_variant", "full")
+    if f"{shipped}.test" not in results:
+        raise SystemExit(f"no {shipped}.test.json in {folder}: name a variant that was evaluated")
     print(tables(results, shipped))
 
 
