@@ -158,7 +158,8 @@ def role_swapped(sentence: str, graph: Sequence) -> tuple[str, list] | None:
         return None
     nodes, edges = graph[0], graph[1]
     words = sentence.split()
-    for verb, *_ in edges:
+    verb_words = {w for n in nodes.values() if n.get("role") == "V" for w in n.get("spans", [])}
+    for verb in dict.fromkeys(e[0] for e in edges):                 # each verb once, in edge order
         args = {e[2]: e[1] for e in edges if e[0] == verb}
         if "ARG0" not in args or "ARG1" not in args or verb not in nodes:
             continue
@@ -168,8 +169,7 @@ def role_swapped(sentence: str, graph: Sequence) -> tuple[str, list] | None:
             continue
         if not (a[-1] < min(v) and max(v) < b[0] and b[-1] < len(words)):
             continue
-        verbs = {w for n in nodes.values() if n.get("role") == "V" for w in n.get("spans", [])}
-        if verbs & (set(a) | set(b)):                           # a clause ('we see [a dog chasing a cat]')
+        if verb_words & (set(a) | set(b)):                      # a clause ('we see [a dog chasing a cat]')
             continue
         head = b[:1] if words[b[0]] in PREPOSITIONS and len(b) > 1 else []    # 'hops [over] a pony' keeps 'over'
         noun = b[len(head):]

@@ -344,12 +344,10 @@ class Searcher:
 
     def candidates(self, text: TextEmbedding, pool: int) -> torch.Tensor:
         """Rows [pool] of the videos whose first-stage keys best match the first caption's, best first."""
-        index = self.key_index()
+        index, query, k = self.key_index(), caption_keys(_select(text, slice(0, 1))), min(pool, len(self.video_ids))
         if isinstance(index, torch.Tensor):                                       # GPU: exact, on the device
-            query = caption_keys(_select(text, slice(0, 1)))[0].to(index)
-            return torch.topk(index @ query, min(pool, len(self.video_ids))).indices
-        _, rows = index.search(caption_keys(_select(text, slice(0, 1))).float().cpu().numpy(),
-                               min(pool, len(self.video_ids)))
+            return torch.topk(index @ query[0].to(index), k).indices
+        _, rows = index.search(query.float().cpu().numpy(), k)
         rows = rows[0][rows[0] >= 0]
         return torch.from_numpy(rows.astype(np.int64)).to(self.device)
 

@@ -41,3 +41,16 @@ def build(root: Path, n_train: int = 60, n_val: int = 20, dim: int = 24, seed: i
         writer.set_role_graphs(graphs)
         writer.set_splits(splits)
     return root
+
+
+def untrained_checkpoint(collection):
+    """An untrained small HGR (seed 0, two graph layers) with the vocabulary of `collection`'s captions."""
+    import torch
+
+    import hgr
+    from hgr.vocab import Vocabulary
+
+    torch.manual_seed(0)
+    vocab = Vocabulary.build(c for caps in collection.captions.values() for c in caps)
+    cfg = hgr.HGRConfig(dim_fts=collection.dim, dim_embed=32, dim_word=8, num_words=len(vocab), gcn_layers=2)
+    return hgr.Checkpoint(hgr.HGR(cfg).eval(), vocab)

@@ -15,7 +15,6 @@ from hgr.collection import Collection
 from hgr.evaluate import graph_lookup
 from hgr.inputs import caption_inputs, collate_captions, collection_inputs
 from hgr.search import Searcher
-from hgr.vocab import Vocabulary
 from tests import synthetic
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
@@ -40,12 +39,8 @@ def test_official_parity_case_on_the_gpu(parity_dir, expected, parity_graphs):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = synthetic.build(tmp_path_factory.mktemp("cuda") / "coll", n_train=150, n_val=50)
-    collection = Collection.open(root)
-    torch.manual_seed(0)
-    vocab = Vocabulary.build(c for caps in collection.captions.values() for c in caps)
-    cfg = hgr.HGRConfig(dim_fts=collection.dim, dim_embed=32, dim_word=8, num_words=len(vocab), gcn_layers=2)
-    return collection, hgr.Checkpoint(hgr.HGR(cfg).eval(), vocab)
+    collection = Collection.open(synthetic.build(tmp_path_factory.mktemp("cuda") / "coll", n_train=150, n_val=50))
+    return collection, synthetic.untrained_checkpoint(collection)
 
 
 def searchers(world, **kw) -> tuple[Searcher, Searcher]:

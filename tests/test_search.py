@@ -16,12 +16,8 @@ from tests import synthetic
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = synthetic.build(tmp_path_factory.mktemp("search") / "coll", n_train=150, n_val=50)
-    collection = Collection.open(root)
-    torch.manual_seed(0)
-    vocab = Vocabulary.build(c for caps in collection.captions.values() for c in caps)
-    cfg = hgr.HGRConfig(dim_fts=collection.dim, dim_embed=32, dim_word=8, num_words=len(vocab), gcn_layers=2)
-    return collection, hgr.Checkpoint(hgr.HGR(cfg).eval(), vocab)
+    collection = Collection.open(synthetic.build(tmp_path_factory.mktemp("search") / "coll", n_train=150, n_val=50))
+    return collection, synthetic.untrained_checkpoint(collection)
 
 
 def make(world, **kw) -> Searcher:

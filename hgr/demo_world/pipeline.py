@@ -155,24 +155,23 @@ def ship(work: Path, world: Path, collection_dir: Path, models: dict[str, Path],
 
 def ship_model(best: str, models: dict[str, Path], results: dict, assets: Path, checkpoints: Path,
                cfg: PipelineConfig, work: Path) -> None:
-    """Write `best` as checkpoints/demo.pt (float16 weights, to stay small), evaluate that very file, and put its
-    figures in its model card and, with every other variant's, in assets/results.json."""
+    """Write `best` as checkpoints/demo.pt (float16 weights, to stay small) with the figures of those very weights
+    in its model card and, with every other variant's, in assets/results.json."""
     import hgr
     from hgr import checkpoint
     from hgr.cli import main as cli
 
-    shipped = checkpoints / "demo.pt"
     ckpt = hgr.load(models[best], device="cpu")
-    checkpoint.save(shipped, ckpt.model, ckpt.vocab, dict(ckpt.card, shipped_variant=best), half=True)
-    for split in EVAL_SPLITS:                       # the figures of the shipped (float16-stored) weights
+    half = checkpoint.save(work / "models" / f"{best}.float16.pt", ckpt.model, ckpt.vocab, ckpt.card, half=True)
+    for split in EVAL_SPLITS:                       # the figures of the float16-stored weights that ship
         out = work / "results" / f"{best}.{split}.json"
-        log(f"evaluating the shipped checkpoint ({best}) on {split}")
-        cli(["evaluate", "--collection", str(assets), "--checkpoint", str(shipped), "--split", split,
+        log(f"evaluating the shipped weights ({best}, float16) on {split}")
+        cli(["evaluate", "--collection", str(assets), "--checkpoint", str(half), "--split", split,
              "--json", str(out), "--binary-selection", str(cfg.binary_pairs if split == "test" else 0)])
         results[f"{best}.{split}"] = json.loads(out.read_text())
     card = dict(ckpt.card, shipped_variant=best, weights="float16 (widened to float32 when loaded)",
                 test={k.split(".", 1)[1]: v for k, v in results.items() if k.startswith(best + ".")})
-    checkpoint.save(shipped, ckpt.model, ckpt.vocab, card, half=True)
+    checkpoint.save(checkpoints / "demo.pt", ckpt.model, ckpt.vocab, card, half=True)
     (assets / "results.json").write_text(json.dumps(results, indent=1))
 
 
