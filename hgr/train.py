@@ -43,6 +43,8 @@ class TrainConfig:
     time_budget_min: float = 0.0     # stop after the epoch that crosses this many minutes (0: no limit)
     glove: bool = True               # initialise 50-d word embeddings from GloVe 6B
     role_swap_negatives: bool = False  # beyond the paper: each caption's agent/patient-swapped twin as a negative
+    negatives: str = ""              # beyond the paper: JSON of hard negatives per caption (`read_negatives`); one,
+                                     # drawn per step, is an extra negative of that caption's video
 
 
 @dataclass
@@ -57,6 +59,24 @@ class TrainResult:
 def _load_frames(collection, video_ids: list[str], cfg: HGRConfig) -> dict[str, np.ndarray]:
     load = collection_inputs(collection, cfg)
     return {v: load(v) for v in video_ids}
+
+
+def read_negatives(path: str | Path) -> tuple[dict[str, list[str]], dict[str, list]]:
+    """A hard-negatives file: {"negatives": {caption: [false caption, ...]}, "role_graphs": {sentence: graph}}
+    (role graphs optional: the offline parser fills in the missing ones). Returns (negatives, role graphs)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise HGRError(f"cannot read the hard negatives {path}: {e}") from e
+    negatives = data.get("negatives") if isinstance(data, dict) else None
+    if not isinstance(negatives, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for k, v in negatives.items()):
+        raise HGRError(f"{path} is not a hard-negatives file: expected {{\"negatives\": {{caption: [false caption, "
+                       f"...]}}, \"role_graphs\": {{...}}}} (e.g. from `hgr demo-world negatives`)")
+    graphs = data.get("role_graphs") or {}
+    return negatives, graphs if isinstance(graphs, dict) else {}
 
 
 def validate(ckpt: Checkpoint, collection, video_ids: list[str], frames: dict[str, np.ndarray],
@@ -99,18 +119,29 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
     cfg = model.cfg
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     shuffle = torch.Generator().manual_seed(tcfg.seed)
+    draw = torch.Generator().manual_seed(tcfg.seed + 1)     # which hard negative of a caption a step uses
     if "optimizer" in extra:
         optimizer.load_state_dict(extra["optimizer"])
         shuffle.set_state(extra["shuffle_rng"])
+        if "negative_rng" in extra:
+            draw.set_state(extra["negative_rng"])
         torch.set_rng_state(extra["torch_rng"])
 
     items = {c: caption_inputs(c, graphs(c), vocab, cfg) for c in {c for _, c in pairs}}
-    swapped = {}                     # caption -> inputs of its role-swapped twin (graph.role_swapped), if any
+    hard: dict[str, list] = {}       # caption -> inputs of its hard negatives (each a false caption of its video)
     if tcfg.role_swap_negatives:
         for c in items:
             if (twin := role_swapped(c, graphs(c))) is not None:
-                swapped[c] = caption_inputs(*twin, vocab, cfg)
-        log(f"role-swapped negatives: {len(swapped):,} of {len(items):,} training captions have one")
+                hard.setdefault(c, []).append(caption_inputs(*twin, vocab, cfg))
+        log(f"role-swapped negatives: {len(hard):,} of {len(items):,} training captions have one")
+    if tcfg.negatives:
+        given, given_graphs = read_negatives(tcfg.negatives)
+        lookup = graph_lookup(given_graphs)
+        for c, falses in given.items():
+            if c in items:
+                hard.setdefault(c, []).extend(caption_inputs(f, lookup(f), vocab, cfg) for f in falses)
+        log(f"hard negatives from {tcfg.negatives}: {sum(c in items for c in given):,} of {len(items):,} training "
+            f"captions have some ({sum(len(v) for c, v in given.items() if c in items):,} in all)")
     frames = _load_frames(collection, train_ids, cfg)
     val_frames = _load_frames(collection, val_ids, cfg)
     card = dict(card or {}, data={"collection": collection.name, "train_videos": len(train_ids),
@@ -131,8 +162,10 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
             video, lengths = collate_frames([frames[v] for v in vids], cfg.max_frames)
             captions = collate_captions([items[c] for _, c in batch]).to(dev)
             same = torch.tensor([[a == b for b in vids] for a in vids], device=dev)
-            twins = [i for i, (_, c) in enumerate(batch) if c in swapped]
-            negatives = collate_captions([swapped[batch[i][1]] for i in twins]).to(dev) if twins else None
+            twins = [i for i, (_, c) in enumerate(batch) if c in hard]
+            picks = [hard[batch[i][1]][int(torch.randint(len(hard[batch[i][1]]), (1,), generator=draw))]
+                     for i in twins]
+            negatives = collate_captions(picks).to(dev) if twins else None
             loss = model(video.to(dev), lengths.to(dev), captions, same, negatives, twins)
             optimizer.zero_grad()
             loss.backward()
@@ -152,7 +185,7 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
             best_card = dict(card, epoch=epoch, val=metrics, training_minutes=round(seconds / 60, 2))
             checkpoint.save(out, model, vocab, best_card)
         extra.update(epoch=epoch, history=history, seconds=seconds, optimizer=optimizer.state_dict(),
-                     shuffle_rng=shuffle.get_state(), torch_rng=torch.get_rng_state())
+                     shuffle_rng=shuffle.get_state(), negative_rng=draw.get_state(), torch_rng=torch.get_rng_state())
         checkpoint.save(last, model, vocab, card, extra={"train_state": extra})
         log(f"epoch {epoch}: loss {record['loss']:.4f}  val rsum {metrics['rsum']:.1f} "
             f"(t2v R@1 {record['val_t2v_r1']:.1f}, v2t R@1 {record['val_v2t_r1']:.1f}){'  *best*' if improved else ''}"
@@ -163,6 +196,10 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
     return TrainResult(int(extra["best_epoch"]), float(extra["best_rsum"]), len(history), seconds / 60, history)
 
 
+_HELP = {"negatives": {"metavar": "FILE", "help": "hard negatives per training caption, JSON (`hgr demo-world "
+                                                    "negatives` writes one); one per caption and step"}}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collection", type=Path, required=True, help="collection folder with train/val splits")
     parser.add_argument("--preset", default="demo", help="official, paper or demo (default)")
@@ -171,7 +208,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, f in TrainConfig.__dataclass_fields__.items():
         if name in ("glove",):
             continue
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(f.default), default=f.default)
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(f.default, bool):                    # type=bool would read "--flag False" as True
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            parser.add_argument(flag, type=type(f.default), default=f.default, **_HELP.get(name, {}))
     parser.add_argument("--no-glove", action="store_true", help="random word embeddings")
     parser.add_argument("--device", default="auto")
 

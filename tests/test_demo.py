@@ -12,7 +12,7 @@ from tests.appfixture import AppProcess
 pytestmark = pytest.mark.skipif(not (DEMO_COLLECTION.exists() and DEMO_CHECKPOINT.exists()),
                                 reason="the embedded demo is not built (hgr demo-world ship)")
 QUERIES = 20              # the longest caption of each of the first test clips
-MIN_OWN_CLIP_FIRST = 15   # measured 19 of 20 with the shipped model (spatiotemporal); 15 with the paper's encoder
+MIN_OWN_CLIP_FIRST = 15   # measured 19 of 20 with the shipped model (also without hard negatives); 15 paper's encoder
 
 
 @pytest.fixture(scope="module")

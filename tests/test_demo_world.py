@@ -168,3 +168,21 @@ def test_cli_build_json_only(tmp_path):
     assert main(["demo-world", "build", "--out", str(tmp_path / "w"), "--clips", "6", "--no-videos"]) == 0
     splits = json.loads((tmp_path / "w" / "splits.json").read_text())
     assert sorted(sum(splits.values(), [])) == sorted(json.loads((tmp_path / "w" / "captions.json").read_text()))
+
+
+def test_training_negatives_are_false_and_come_from_the_train_split_alone(world):
+    from hgr.demo_world.binary_selection import training_negatives
+
+    negatives = training_negatives(world, "train")
+    train = [c for c in world.split("train")]
+    truths_of: dict[str, list[set[str]]] = {}
+    for clip in train:
+        for text in world.captions[clip.video_id]:
+            truths_of.setdefault(text, []).append(set(world.captions[clip.video_id]))
+    assert negatives and set(negatives) <= set(truths_of)
+    assert sum(len(v) for v in negatives.values()) > 2 * len(negatives)       # several kinds apply to most captions
+    for caption, falses in negatives.items():
+        assert 1 <= len(falses) <= len(PERTURBATIONS) and len(set(falses)) == len(falses)
+        for truths in truths_of[caption]:                  # false for every clip this caption is true of
+            assert not truths & set(falses), caption
+    assert training_negatives(world, "train") == negatives                     # seeded

@@ -61,3 +61,33 @@ def test_role_swapped_negatives_add_a_hinge_and_train(tmp_path):
                    tmp_path / "m.pt", TrainConfig(epochs=1, batch_size=8, glove=False, role_swap_negatives=True),
                    device="cpu", progress=False)
     assert result.epochs_run == 1 and hgr.load(tmp_path / "m.pt", device="cpu").card["train"]["role_swap_negatives"]
+
+
+def test_hard_negatives_file_is_read_checked_and_trained_on(tmp_path):
+    import json
+
+    import pytest
+
+    from hgr.errors import HGRError
+    from hgr.train import read_negatives
+
+    collection = Collection.open(synthetic.build(tmp_path / "coll", n_train=16, n_val=8))
+    captions = [c for v in collection.split("train") for c in collection.captions[v]][:10]
+    path = tmp_path / "negatives.json"
+    path.write_text(json.dumps({"negatives": {c: [c.replace(" a ", " the other ", 1), "a box"] for c in captions}}))
+    lines: list[str] = []
+    result = train(collection, HGRConfig(dim_fts=collection.dim, dim_embed=16, dim_word=8, num_words=0),
+                   tmp_path / "m.pt", TrainConfig(epochs=1, batch_size=8, glove=False, negatives=str(path)),
+                   device="cpu", progress=False, log=lines.append)
+    assert result.epochs_run == 1
+    assert any(line.startswith(f"hard negatives from {path}: 10 of ") and "(20 in all)" in line for line in lines)
+    assert hgr.load(tmp_path / "m.pt", device="cpu").card["train"]["negatives"] == str(path)
+
+    for bad, says in ((tmp_path / "missing.json", "cannot read"), (tmp_path / "list.json", "not a hard-negatives"),
+                      (tmp_path / "strings.json", "not a hard-negatives")):
+        if bad.name == "list.json":
+            bad.write_text("[1, 2]")
+        elif bad.name == "strings.json":
+            bad.write_text(json.dumps({"negatives": {"a dog": "a cat"}}))
+        with pytest.raises(HGRError, match=says):
+            read_negatives(bad)

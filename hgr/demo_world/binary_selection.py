@@ -126,3 +126,31 @@ def binary_selection_pairs(world: World | str | Path, split: str, kind: str, n: 
     """(video_id, true caption, false caption) triplets for Table 6; fewer than n when the split has fewer."""
     return [(item.video_id, item.true.text, item.false_text) for item in binary_selection_items(world, split, kind, n,
                                                                                                  seed)]
+
+
+def training_negatives(world: World | str | Path, split: str = "train", seed: int = 0,
+                       kinds: tuple[str, ...] = PERTURBATIONS) -> dict[str, list[str]]:
+    """Hard negatives for training (beyond the paper): {true caption: [false caption, ...]} for the clips of
+    `split`, one false caption per perturbation kind that applies (drawn at random among its options), made and
+    checked exactly as the Table 6 negatives are. Use only a split you train on: the test questions come from
+    other clips, and these are never scored."""
+    if not isinstance(world, World):
+        world = load_world(world)
+    cfg = world.config
+    rng = np.random.default_rng([seed, 7])
+    out: dict[str, list[str]] = {}
+    for clip in world.split(split):
+        captions = clip_captions(clip, cfg.seed, cfg.captions_min, cfg.captions_max)
+        texts = {c.text for c in captions}
+        for caption in captions:
+            falses = []
+            for kind in kinds:
+                options = perturbations(clip, caption, kind)
+                if options:
+                    false, style = options[int(rng.integers(len(options)))]
+                    text = render(false, style)
+                    if text not in texts and text not in falses:
+                        falses.append(text)
+            if falses:
+                out.setdefault(caption.text, []).extend(f for f in falses if f not in out.get(caption.text, []))
+    return out

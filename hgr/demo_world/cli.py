@@ -2,6 +2,7 @@
 
     hgr demo-world build --out /tmp/world --seed 0 --clips 1600 [--workers 2]
     hgr demo-world sheet --out docs/demo_world_frames.png
+    hgr demo-world negatives --world runs/demo/world --out runs/demo/negatives.json   # hard negatives for training
     hgr demo-world ship --work runs/demo     # world, features, graphs, every model, tables, then assets/demo
 """
 from __future__ import annotations
@@ -25,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sheet.add_argument("--out", required=True, type=Path, help="PNG file to write")
     sheet.add_argument("--seed", type=int, default=0)
     sheet.add_argument("--frames", type=int, default=12, help="number of tiles (default 12)")
+    negatives = actions.add_parser("negatives", help="hard negatives of the train split's captions (the five "
+                                   "Table 6 perturbations, false by construction) for `hgr train --negatives`")
+    negatives.add_argument("--world", required=True, type=Path, help="a built world (world.json, captions.json)")
+    negatives.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    negatives.add_argument("--split", default="train", help="the split you train on (default train)")
     ship = actions.add_parser("ship", help="the whole demo: build, index, parse, train every model, evaluate, "
                               "and write assets/demo and checkpoints/demo.pt (resumable)")
     ship.add_argument("--work", required=True, type=Path, help="working folder for everything not shipped")
@@ -45,6 +51,12 @@ def main(args: argparse.Namespace) -> int:
 
         cfg = PipelineConfig(**{k: getattr(args, k) for k in PipelineConfig.__dataclass_fields__})
         run(args.work, cfg, args.assets, args.checkpoints)
+        return 0
+    if args.action == "negatives":
+        from hgr.demo_world.pipeline import write_negatives
+
+        n = write_negatives(args.world, args.out, args.split)
+        print(f"wrote {args.out}: {n['captions']:,} captions, {n['negatives']:,} hard negatives")
         return 0
     if args.action == "sheet":
         contact_sheet(args.out, WorldConfig(seed=args.seed), args.frames)

@@ -17,9 +17,13 @@ from pathlib import Path
 from hgr.demo_world.world import SPLITS, WorldConfig
 
 VARIANTS = ("full", "no_graph_attention", "no_role_awareness", "no_hierarchical_video", "vsepp", "spatiotemporal",
-            "spatiotemporal_swap")
-# variants that differ from a model of hgr.model.ABLATIONS in their training alone (hgr.train.TrainConfig fields)
-TRAINING = {"spatiotemporal_swap": ("spatiotemporal", {"role_swap_negatives": True})}
+            "spatiotemporal_swap", "spatiotemporal_negatives")
+# variants that differ from a model of hgr.model.ABLATIONS in their training alone (hgr.train.TrainConfig fields;
+# a relative `negatives` file is under --work)
+TRAINING = {"spatiotemporal_swap": ("spatiotemporal", {"role_swap_negatives": True}),
+            "spatiotemporal_negatives": ("spatiotemporal", {"negatives": "negatives.json"})}
+# candidates for checkpoints/demo.pt, the one with the best validation rsum ships
+SHIP_CANDIDATES = ("full", "spatiotemporal", "spatiotemporal_negatives")
 EVAL_SPLITS = ("test", "test_novel")
 SHIP_SPLITS = ("test", "test_novel")
 
@@ -81,6 +85,22 @@ def index(work: Path, world: Path, cfg: PipelineConfig) -> Path:
     return out
 
 
+def write_negatives(world: Path, out: Path, split: str = "train") -> dict[str, int]:
+    """Hard negatives of `split`'s captions (`training_negatives`) with their role graphs, as `hgr train
+    --negatives` reads them."""
+    from hgr.collection import _atomic_write_json
+    from hgr.demo_world.binary_selection import training_negatives
+    from hgr.parsing import parse_many
+
+    negatives = training_negatives(world, split)
+    sentences = sorted({f for falses in negatives.values() for f in falses})
+    log(f"parsing {len(sentences):,} hard negatives of {len(negatives):,} {split} captions")
+    graphs = {s: g.to_json() for s, g in zip(sentences, parse_many(sentences))}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_json(out, {"negatives": negatives, "role_graphs": graphs}, indent=None)
+    return {"captions": len(negatives), "negatives": len(sentences)}
+
+
 def train_all(work: Path, collection_dir: Path, cfg: PipelineConfig) -> dict[str, Path]:
     from hgr.collection import Collection
     from hgr.model import ABLATIONS, preset
@@ -94,6 +114,10 @@ def train_all(work: Path, collection_dir: Path, cfg: PipelineConfig) -> dict[str
         if (work / "models" / f"{name}.done").exists():
             continue
         model_name, options = TRAINING.get(name, (name, {}))
+        if options.get("negatives"):
+            options = dict(options, negatives=str(work / options["negatives"]))
+            if not Path(options["negatives"]).exists():
+                write_negatives(work / "world", Path(options["negatives"]))
         model_cfg = preset("demo", dim_fts=collection.dim, **ABLATIONS[model_name])
         tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                            time_budget_min=cfg.budget_min, **options)
@@ -126,9 +150,8 @@ def ship(work: Path, world: Path, collection_dir: Path, models: dict[str, Path],
     """Copy the test splits (clips, features, captions, graphs) to `assets`, the better model to `checkpoints`."""
     from hgr.collection import Collection, CollectionWriter
 
-    best = max(("full", "spatiotemporal"), key=lambda n: json.loads(
-        (work / "models" / f"{n}.done").read_text())["best_rsum"])
-    log(f"shipping {best} (better validation rsum of the paper's and the spatiotemporal encoder)")
+    best = max(SHIP_CANDIDATES, key=lambda n: json.loads((work / "models" / f"{n}.done").read_text())["best_rsum"])
+    log(f"shipping {best} (best validation rsum of {', '.join(SHIP_CANDIDATES)})")
     src = Collection.open(collection_dir)
     ids = [v for split in SHIP_SPLITS for v in src.split(split)]
     if assets.exists():

@@ -13,7 +13,8 @@ from pathlib import Path
 NAMES = {"full": "HGR (paper's encoder)", "no_graph_attention": "w/o graph attention",
          "no_role_awareness": "w/o role awareness", "no_hierarchical_video": "w/o hierarchical video",
          "vsepp": "VSE++ (global)", "spatiotemporal": "HGR + spatiotemporal video (ours)",
-         "spatiotemporal_swap": "HGR + spatiotemporal video + role-swapped negatives (ours)"}
+         "spatiotemporal_swap": "HGR + spatiotemporal video + role-swapped negatives (ours)",
+         "spatiotemporal_negatives": "HGR + spatiotemporal video + ground-truth hard negatives (ours)"}
 KINDS = ("switch_roles", "replace_actions", "replace_actors", "replace_scenes", "incomplete_events", "average")
 
 
