@@ -22,6 +22,7 @@ CSS = """
   font-size: 0.85em; margin-right: 4px}
 .clip-info {padding: 6px 2px; line-height: 1.9}
 .note {color: #6b7280; font-style: italic}
+#results .grid-wrap {min-height: 0 !important}  /* the ranked clips end where their rows do, not 450 px down */
 """
 
 
@@ -61,7 +62,8 @@ def build(service: DemoService) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         gallery = gr.Gallery(label="Ranked clips (click one to play it and see its frame alignment)",
-                                             columns=5, object_fit="contain", allow_preview=True, elem_id="results")
+                                             columns=5, height="auto", object_fit="contain", allow_preview=True,
+                                             elem_id="results")
                     with gr.Column(scale=2):
                         scores = gr.Plot(empty("Scores appear here after a search."), label="Scores",
                                          elem_id="scores")
