@@ -16,14 +16,19 @@ MIN_OWN_CLIP_FIRST = 15   # measured 19 of 20 with the shipped model (also witho
 
 
 @pytest.fixture(scope="module")
-def client():
-    from gradio_client import Client
-
+def app():
     app = AppProcess()                                    # no arguments: the embedded demo, as `make run`
     try:
-        yield Client(app.url, verbose=False)
+        yield app
     finally:
         app.close()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from gradio_client import Client
+
+    return Client(app.url, verbose=False)
 
 
 def test_a_clip_is_found_by_its_own_caption(client):
@@ -51,3 +56,21 @@ def test_shipped_figures_reproduce(tmp_path, capsys):
         assert got["levels"][level]["rsum"] == pytest.approx(shipped["levels"][level]["rsum"], abs=1e-6)
     for kind, value in shipped["binary_selection"].items():
         assert got["binary_selection"][kind] == pytest.approx(value, abs=1e-6), kind
+
+
+def test_the_api_docs_example_runs(app, tmp_path, capsys):
+    """docs/api.md's Python example, as written, against the demo (its URL and clip swapped for real ones)."""
+    from pathlib import Path
+
+    from hgr.collection import Collection
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    code = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    with Collection.open(DEMO_COLLECTION) as coll:
+        clip = coll.video_path(coll.split("test")[0])
+    assert '"http://127.0.0.1:7860/"' in code and '"my_clip.mp4"' in code
+    code = code.replace('"http://127.0.0.1:7860/"', repr(app.url)).replace('"my_clip.mp4"', repr(str(clip)))
+    exec(compile(code, "docs/api.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("a dog is chasing a cat -> dw") and "'fused':" in printed[0]
+    assert "from video dw" in printed[1] and printed[2].startswith("[('event', ")

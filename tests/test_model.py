@@ -184,3 +184,20 @@ def test_gradients_stay_finite_when_a_phrase_matches_no_frame():
     scores, _ = local_attentive_matching(stats, phrases, torch.ones(1, 1, dtype=torch.bool), 4.0)
     scores.sum().backward()
     assert torch.isfinite(frames.grad).all() and torch.isfinite(phrases.grad).all()
+
+
+def test_phrase_pooling_sum_is_the_mean_times_the_phrase_count():
+    from hgr.model.matching import FrameStats, local_attentive_matching
+
+    torch.manual_seed(0)
+    frames = torch.randn(3, 5, 8)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] + [False] * 4])
+    stats = FrameStats.of(frames * mask[..., None], mask)
+    phrases = torch.randn(4, 3, 8)
+    valid = torch.tensor([[True, True, True], [True, False, False], [True, True, False], [False, False, False]])
+    mean, _ = local_attentive_matching(stats, phrases, valid, 4.0)
+    total, _ = local_attentive_matching(stats, phrases, valid, 4.0, pooling="sum")
+    torch.testing.assert_close(total, mean * torch.tensor([3.0, 1.0, 2.0, 0.0]))      # [Bv, Bc]: per caption
+    assert HGRConfig(phrase_pooling="sum").phrase_pooling == "sum"
+    with pytest.raises(ValueError, match="phrase_pooling"):
+        HGRConfig(phrase_pooling="max")

@@ -17,11 +17,12 @@ from pathlib import Path
 from hgr.demo_world.world import SPLITS, WorldConfig
 
 VARIANTS = ("full", "no_graph_attention", "no_role_awareness", "no_hierarchical_video", "vsepp", "spatiotemporal",
-            "spatiotemporal_swap", "spatiotemporal_negatives")
+            "spatiotemporal_swap", "spatiotemporal_negatives", "spatiotemporal_negatives_sum")
 # variants that differ from a model of hgr.model.ABLATIONS in their training alone (hgr.train.TrainConfig fields;
 # a relative `negatives` file is under --work)
 TRAINING = {"spatiotemporal_swap": ("spatiotemporal", {"role_swap_negatives": True}),
-            "spatiotemporal_negatives": ("spatiotemporal", {"negatives": "negatives.json"})}
+            "spatiotemporal_negatives": ("spatiotemporal", {"negatives": "negatives.json"}),
+            "spatiotemporal_negatives_sum": ("spatiotemporal_sum", {"negatives": "negatives.json"})}
 # candidates for checkpoints/demo.pt, the one with the best validation rsum ships
 SHIP_CANDIDATES = ("full", "spatiotemporal", "spatiotemporal_negatives")
 EVAL_SPLITS = ("test", "test_novel")

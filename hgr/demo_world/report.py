@@ -14,7 +14,8 @@ NAMES = {"full": "HGR (paper's encoder)", "no_graph_attention": "w/o graph atten
          "no_role_awareness": "w/o role awareness", "no_hierarchical_video": "w/o hierarchical video",
          "vsepp": "VSE++ (global)", "spatiotemporal": "HGR + spatiotemporal video (ours)",
          "spatiotemporal_swap": "HGR + spatiotemporal video + role-swapped negatives (ours)",
-         "spatiotemporal_negatives": "HGR + spatiotemporal video + ground-truth hard negatives (ours)"}
+         "spatiotemporal_negatives": "HGR + spatiotemporal video + ground-truth hard negatives (ours)",
+         "spatiotemporal_negatives_sum": "the same + phrase scores summed (paper's text after Eq. 12)"}
 KINDS = ("switch_roles", "replace_actions", "replace_actors", "replace_scenes", "incomplete_events", "average")
 
 

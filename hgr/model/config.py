@@ -47,6 +47,8 @@ class HGRConfig:
     matching: str = "hierarchical"  # 'hierarchical' (HGR) or 'global' (the VSE++ baseline: mean-pooled frames
     #                                 and words, one cosine; no graph, no local matching)
     sigma: float = 4.0             # inverse temperature of the frame softmax in local matching (lambda, Eq. 12)
+    phrase_pooling: str = "mean"   # a caption's action / entity score from its phrases: 'mean' (official code) or
+    #                                'sum' (the paper's text after Eq. 12: s_x = sum_i s_x,i)
     margin: float = 0.2            # contrastive margin (Delta, Eq. 14)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,8 @@ class HGRConfig:
             raise ValueError(f"video_encoder must be one of {VIDEO_ENCODERS}, got {self.video_encoder!r}")
         if self.matching not in ("hierarchical", "global"):
             raise ValueError(f"matching must be 'hierarchical' or 'global', got {self.matching!r}")
+        if self.phrase_pooling not in ("mean", "sum"):
+            raise ValueError(f"phrase_pooling must be 'mean' or 'sum', got {self.phrase_pooling!r}")
         if self.num_regions and self.video_encoder != "spatiotemporal":
             raise ValueError("num_regions is only used by the spatiotemporal video encoder")
         if self.gcn_layers < 0:
@@ -99,6 +103,7 @@ ABLATIONS: dict[str, dict] = {
     "no_role_awareness": {"role_aware": False},
     "no_hierarchical_video": {"video_encoder": "shared"},
     "spatiotemporal": {"video_encoder": "spatiotemporal", "num_regions": 2},
+    "spatiotemporal_sum": {"video_encoder": "spatiotemporal", "num_regions": 2, "phrase_pooling": "sum"},
     "vsepp": {"matching": "global", "gcn_layers": 0, "video_encoder": "shared", "rnn_type": "gru"},
 }
 

@@ -76,9 +76,9 @@ class HGR(nn.Module):
             zero = torch.zeros_like(event)
             return Scores(event, zero, zero, event)
         action, action_phi = local_attentive_matching(index.actions, text.actions, text.action_valid,
-                                                      self.cfg.sigma, alignment)
+                                                      self.cfg.sigma, alignment, self.cfg.phrase_pooling)
         entity, entity_phi = local_attentive_matching(index.entities, text.entities, text.entity_valid,
-                                                      self.cfg.sigma, alignment)
+                                                      self.cfg.sigma, alignment, self.cfg.phrase_pooling)
         fused = (event + action + entity) / 3
         return Scores(event, action, entity, fused, action_phi, entity_phi)
 

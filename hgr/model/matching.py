@@ -75,11 +75,13 @@ def frame_dots(frames: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
 
 
 def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: torch.Tensor, sigma: float,
-                             return_alignment: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                             return_alignment: bool = False, pooling: str = "mean"
+                             ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Eq. 12 with the official normalisation; returns scores [Bv, Bc] and optionally phi [Bv, Bc, P, F].
 
     phrases: [Bc, P, D] action or entity node embeddings; valid: [Bc, P] bool. The score of a caption is the
-    mean over its valid phrases (the official code; the paper writes a sum); no valid phrase gives 0.
+    mean over its valid phrases (the official code), or with `pooling='sum'` their sum (the paper's text); no valid
+    phrase gives 0.
     Every (caption, phrase) pair is one column q of [Q, Bv, F] arrays, so the frame axis is reduced in place
     and the two products are one product with the frames (`frame_dots`) and one batched product with the Gram
     matrices. Norms are sqrt(x + 1e-20): the official max(norm, 1e-10) at zero, but with a finite gradient
@@ -105,7 +107,10 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
     r = (u_dot_c / ((u_sq.clamp(min=0) + 1e-20).sqrt() * c_norm)).view(bc, p, bv)  # cos(u, c_q)
 
     valid_f = valid.to(r.dtype)[:, :, None]                                       # [Bc, P, 1]
-    scores = ((r * valid_f).sum(1) / valid_f.sum(1).clamp(min=1)).T               # [Bv, Bc]
+    scores = (r * valid_f).sum(1)                                                 # [Bc, Bv]
+    if pooling == "mean":
+        scores = scores / valid_f.sum(1).clamp(min=1)
+    scores = scores.T                                                             # [Bv, Bc]
     alignment = None
     if return_alignment:                                     # [Bv, Bc, slots, F], zero for empty slots
         alignment = phi.new_zeros(bv, bc, slots, frames_n)
