@@ -71,6 +71,6 @@ def test_the_api_docs_example_runs(app, tmp_path, capsys):
     assert '"http://127.0.0.1:7860/"' in code and '"my_clip.mp4"' in code
     code = code.replace('"http://127.0.0.1:7860/"', repr(app.url)).replace('"my_clip.mp4"', repr(str(clip)))
     exec(compile(code, "docs/api.md", "exec"), {})
-    printed = capsys.readouterr().out.splitlines()
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
     assert printed[0].startswith("a dog is chasing a cat -> dw") and "'fused':" in printed[0]
     assert "from video dw" in printed[1] and printed[2].startswith("[('event', ")
