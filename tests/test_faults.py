@@ -182,8 +182,10 @@ def _tiny_clips(folder: Path, n: int) -> None:
 
 
 def _done_log_ids(out: Path) -> set[str]:
-    log = out / "staging" / "done.log"
-    lines = log.read_text().splitlines(keepends=True) if log.exists() else []
+    try:                          # the indexer removes staging/ when it commits, possibly between two reads
+        lines = (out / "staging" / "done.log").read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        lines = []
     return {json.loads(line)["id"] for line in lines if line.endswith("\n")}
 
 
