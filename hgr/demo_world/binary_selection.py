@@ -85,6 +85,31 @@ def perturbations(clip: Clip, caption: Caption, kind: str) -> list[tuple[Descrip
     return found
 
 
+def _true_captions(world: World, clip: Clip) -> list[Caption]:
+    """The clip's true captions as the grammar makes them (with their descriptions and styles), checked against
+    the captions the world was built with."""
+    cfg = world.config
+    captions = clip_captions(clip, cfg.seed, cfg.captions_min, cfg.captions_max)
+    if world.captions and world.captions.get(clip.video_id) != [c.text for c in captions]:
+        raise CollectionError(f"captions of {clip.video_id} differ from what this version's grammar generates; "
+                              "rebuild the world with `hgr demo-world build`")
+    return captions
+
+
+def _false_caption(clip: Clip, caption: Caption, kind: str, truths: list[Caption],
+                   rng: np.random.Generator) -> tuple[Description, str] | None:
+    """One `kind` perturbation of a true caption, drawn at random among its options, and its text; None if `kind`
+    does not apply to it."""
+    options = perturbations(clip, caption, kind)
+    if not options:
+        return None
+    false, style = options[int(rng.integers(len(options)))]
+    text = render(false, style)
+    if any(text == t.text for t in truths) or describes(false, clip):
+        raise RuntimeError(f"bug: a {kind} negative of {clip.video_id} is true of the clip: {text!r}")
+    return false, text
+
+
 def binary_selection_items(world: World | str | Path, split: str, kind: str, n: int = 500,
                            seed: int = 0) -> list[BinaryItem]:
     """Up to n questions from a split: clips in a seeded order, one caption per clip per round, no repeats."""
@@ -92,25 +117,14 @@ def binary_selection_items(world: World | str | Path, split: str, kind: str, n: 
         world = load_world(world)
     if kind not in PERTURBATIONS:
         raise _unknown(kind)
-    cfg = world.config
     rng = np.random.default_rng([seed, PERTURBATIONS.index(kind)])
     queues: list[list[BinaryItem]] = []
     for clip in world.split(split):
-        captions = clip_captions(clip, cfg.seed, cfg.captions_min, cfg.captions_max)
-        texts = [c.text for c in captions]
-        if world.captions and world.captions.get(clip.video_id) != texts:
-            raise CollectionError(f"captions of {clip.video_id} differ from what this version's grammar generates; "
-                                  "rebuild the world with `hgr demo-world build`")
+        captions = _true_captions(world, clip)
         items = []
         for caption in captions:
-            options = perturbations(clip, caption, kind)
-            if not options:
-                continue
-            false, style = options[int(rng.integers(len(options)))]
-            text = render(false, style)
-            if text in texts or describes(false, clip):
-                raise RuntimeError(f"bug: a {kind} negative of {clip.video_id} is true of the clip: {text!r}")
-            items.append(BinaryItem(clip.video_id, caption, text, false))
+            if (drawn := _false_caption(clip, caption, kind, captions, rng)) is not None:
+                items.append(BinaryItem(clip.video_id, caption, drawn[1], drawn[0]))
         queues.append([items[i] for i in rng.permutation(len(items))])
     order = rng.permutation(len(queues))
     chosen: list[BinaryItem] = []
@@ -136,21 +150,16 @@ def training_negatives(world: World | str | Path, split: str = "train", seed: in
     other clips, and these are never scored."""
     if not isinstance(world, World):
         world = load_world(world)
-    cfg = world.config
     rng = np.random.default_rng([seed, 7])
     out: dict[str, list[str]] = {}
     for clip in world.split(split):
-        captions = clip_captions(clip, cfg.seed, cfg.captions_min, cfg.captions_max)
-        texts = {c.text for c in captions}
+        captions = _true_captions(world, clip)
         for caption in captions:
-            falses = []
+            falses = out.get(caption.text, [])             # a caption true of several clips gathers them all
             for kind in kinds:
-                options = perturbations(clip, caption, kind)
-                if options:
-                    false, style = options[int(rng.integers(len(options)))]
-                    text = render(false, style)
-                    if text not in texts and text not in falses:
-                        falses.append(text)
+                drawn = _false_caption(clip, caption, kind, captions, rng)
+                if drawn is not None and drawn[1] not in falses:
+                    falses.append(drawn[1])
             if falses:
-                out.setdefault(caption.text, []).extend(f for f in falses if f not in out.get(caption.text, []))
+                out[caption.text] = falses
     return out
