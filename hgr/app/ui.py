@@ -62,7 +62,7 @@ def build(service: DemoService) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         gallery = gr.Gallery(label="Ranked clips (click one to play it and see its frame alignment)",
-                                             columns=5, height="auto", object_fit="contain", allow_preview=True,
+                                             columns=5, object_fit="contain", allow_preview=True,
                                              elem_id="results")
                     with gr.Column(scale=2):
                         scores = gr.Plot(empty("Scores appear here after a search."), label="Scores",
