@@ -64,6 +64,29 @@ def test_same_seed_same_frames():
 
 
 @needs_font
+@pytest.mark.parametrize("action", ["chase", "follow", "push", "bump_into", "jump_over"])
+def test_the_doer_of_a_two_participant_action_comes_from_the_left(action):
+    # Frozen frame features cannot see which way a sprite faces, so the world fixes it: the agent starts left of
+    # the patient (and these actions move rightwards), whatever direction the clip's random stream draws.
+    from hgr.demo_world.render import _stage, backdrop, event_sprites
+    from hgr.demo_world.world import Event
+
+    agent, patient = "dog", "horse"
+    starts = set()
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        stage = _stage(backdrop("grass", rng), rng, False, 224, None, Event(action, agent, patient))
+        sprites = {s.glyph: s.x for s in event_sprites(Event(action, agent, patient), stage, 0.0)}
+        starts.add(sprites[KINDS[agent].glyph] < sprites[KINDS[patient].glyph])
+        assert stage.direction == 1
+    assert starts == {True}
+    rng = np.random.default_rng(0)                   # one-participant events still face either way
+    directions = {_stage(backdrop("grass", rng), rng, False, 224, None, Event("spin", agent)).direction
+                  for _ in range(12)}
+    assert directions == {1, -1}
+
+
+@needs_font
 def test_build_is_bit_for_bit_and_decodes_to_the_rendered_frames(tmp_path):
     from moviepy import VideoFileClip
 
@@ -186,3 +209,19 @@ def test_training_negatives_are_false_and_come_from_the_train_split_alone(world)
         for truths in truths_of[caption]:                  # false for every clip this caption is true of
             assert not truths & set(falses), caption
     assert training_negatives(world, "train") == negatives                     # seeded
+
+
+def test_the_shipped_model_is_chosen_by_validation_binary_selection(tmp_path):
+    from hgr.demo_world.pipeline import SHIP_CANDIDATES, PipelineConfig, choose_shipped
+
+    (tmp_path / "results").mkdir()
+
+    def write(figures: dict[str, tuple[float, float]]) -> str:
+        for name, (binary, rsum) in figures.items():    # what `hgr evaluate --split val --json` left there
+            (tmp_path / "results" / f"{name}.val.json").write_text(
+                json.dumps({"rsum": rsum, "binary_selection": {"average": binary}}))
+        return choose_shipped(tmp_path, tmp_path / "collection", {}, PipelineConfig())
+
+    a, b, c = SHIP_CANDIDATES
+    assert write({a: (80.0, 563.0), b: (84.0, 550.0), c: (85.0, 540.0)}) == c     # not the best rsum
+    assert write({a: (85.0, 563.0), b: (84.0, 550.0), c: (85.0, 540.0)}) == a     # a tie goes to rsum

@@ -3,6 +3,8 @@
     python -m hgr.demo_world.report runs/demo/results [VARIANT]   # Tables 1, 5, 4, 6 and the Table 2 analogue
 
 VARIANT is the shipped model whose Tables 1, 5 and 2 are printed (default: the one checkpoints/demo.pt names).
+When the results folder has a `models/` folder beside it (as `hgr demo-world ship` leaves), each model's training
+curve (validation rsum after every epoch) and minutes, from its `.done` file, follow.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from pathlib import Path
 NAMES = {"full": "HGR (paper's encoder)", "no_graph_attention": "w/o graph attention",
          "no_role_awareness": "w/o role awareness", "no_hierarchical_video": "w/o hierarchical video",
          "vsepp": "VSE++ (global)", "spatiotemporal": "HGR + spatiotemporal video (ours)",
-         "spatiotemporal_swap": "HGR + spatiotemporal video + role-swapped negatives (ours)",
          "spatiotemporal_negatives": "HGR + spatiotemporal video + ground-truth hard negatives (ours)",
          "spatiotemporal_negatives_sum": "the same + phrase scores summed (paper's text after Eq. 12)"}
 KINDS = ("switch_roles", "replace_actions", "replace_actors", "replace_scenes", "incomplete_events", "average")
@@ -55,6 +56,23 @@ def tables(results: dict[str, dict], shipped: str) -> str:
     return "\n\n".join(out)
 
 
+def training(models: Path) -> str:
+    """Validation rsum after each epoch and training minutes of every `<variant>.done` in `models`."""
+    done = {p.name[:-len(".done")]: json.loads(p.read_text()) for p in sorted(models.glob("*.done"))}
+    done = {v: done[v] for v in NAMES if v in done}
+    if not done:
+        return ""
+    epochs = max(len(d["history"]) for d in done.values())
+    rows = []
+    for v, d in done.items():
+        curve = [f"**{h['val_rsum']:.1f}**" if h["epoch"] == d["best_epoch"] else f"{h['val_rsum']:.1f}"
+                 for h in d["history"]]
+        rows.append(f"| {NAMES[v]} | " + " | ".join(curve + [""] * (epochs - len(curve))) + f" | {d['minutes']:.1f} |")
+    return ("**Training** (validation rsum after each epoch, best in bold; minutes of training on the machine it ran "
+            "on)\n\n| model | " + " | ".join(str(e) for e in range(1, epochs + 1)) + " | min |\n|---|"
+            + "---|" * (epochs + 1) + "\n" + "\n".join(rows))
+
+
 def main(folder: str) -> None:
     results = {p.name[:-len(".json")]: json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))}
     if len(sys.argv) > 2:
@@ -67,6 +85,8 @@ def main(folder: str) -> None:
     if f"{shipped}.test" not in results:
         raise SystemExit(f"no {shipped}.test.json in {folder}: name a variant that was evaluated")
     print(tables(results, shipped))
+    if curves := training(Path(folder).parent / "models"):
+        print("\n" + curves)
 
 
 if __name__ == "__main__":
