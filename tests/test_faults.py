@@ -4,7 +4,7 @@
    fed synthetic features) in a worker process that adds videos without end, killed 24 times at a random instant
    in [0, 0.3) s. After every kill the collection opens, every video the worker reported done (after `add`
    returned) is present exactly once with its exact features; a last run, not killed, adds 5 more and finishes.
-2. The real `hgr index` command (decode, CNN, writer) on 16 tiny clips, killed 3 times: once at a random instant
+2. The real `hgr index` command (decode, CNN, writer) on 40 tiny clips, killed 3 times: once at a random instant
    of its start-up ([0.5, 5) s), twice at a random instant in [0, 0.6) s after its run indexed its first video
    (decoding, the CNN or a commit), then resumed to completion.
    (tests/test_index.py::test_sigkill_midway_then_resume_loses_nothing kills it twice after a set number of videos.)
@@ -189,13 +189,16 @@ def _done_log_ids(out: Path) -> set[str]:
     return {json.loads(line)["id"] for line in lines if line.endswith("\n")}
 
 
+CLIPS = 40   # enough that the resumed runs cannot finish within a kill delay (16 did once on a fast clean-clone run)
+
+
 def test_hgr_index_killed_at_random_instants_then_resumed(tmp_path):
     from hgr.features import extract_clip_features
     from hgr.indexer import index_videos
 
     rng = random.Random(11)
     videos, out = tmp_path / "videos", tmp_path / "coll"
-    _tiny_clips(videos, 16)
+    _tiny_clips(videos, CLIPS)
     cmd = [sys.executable, "-m", "hgr", "index", str(videos), "--out", str(out), "--max-frames", "2",
            "--device", "cpu"]
     reported: set[str] = set()
@@ -220,9 +223,9 @@ def test_hgr_index_killed_at_random_instants_then_resumed(tmp_path):
     report = index_videos(videos, out, max_frames=2, progress=False, device="cpu")
     assert not report.failed and set(report.indexed).isdisjoint(reported)
     with Collection.open(out) as coll:
-        assert sorted(coll.video_ids) == sorted(f"c{i}" for i in range(16))
+        assert sorted(coll.video_ids) == sorted(f"c{i}" for i in range(CLIPS))
         for vid in coll.video_ids:
             want = extract_clip_features(videos / f"{vid}.mp4", "efficientnet-lite0", max_frames=2, device="cpu")
             np.testing.assert_allclose(coll.features(vid), want, rtol=1e-2, atol=1e-3)
-    print(f"\nhgr index: 3 SIGKILLs; {len(reported)} of 16 videos done before the last kill, all 16 present once "
-          "with their features after resuming")
+    print(f"\nhgr index: 3 SIGKILLs; {len(reported)} of {CLIPS} videos done before the last kill, all {CLIPS} "
+          "present once with their features after resuming")
