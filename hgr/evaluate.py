@@ -59,17 +59,22 @@ def score_split(searcher: Searcher, video_ids: list[str], captions: dict[str, li
     return SplitScores(video_ids, sentences, gt, searcher.score_matrix(sentences))
 
 
-def binary_selection(searcher: Searcher, triplets: list[tuple[str, str, str]]) -> float:
-    """Table 6: percent of (video, true caption, false caption) triplets where the true caption scores higher."""
+def binary_wins(searcher: Searcher, triplets: list[tuple[str, str, str]]) -> dict[str, np.ndarray]:
+    """Per level, whether each (video, true caption, false caption) triplet's true caption scores higher [n] bool."""
     if not triplets:
         raise ValueError("no binary-selection triplets to score")
     videos = list(dict.fromkeys(v for v, _, _ in triplets))
     sentences = list(dict.fromkeys(c for _, t, f in triplets for c in (t, f)))
     row, col = {v: i for i, v in enumerate(videos)}, {c: j for j, c in enumerate(sentences)}
     sub = Searcher(searcher.checkpoint, searcher.features, videos, searcher.graphs, searcher.batch_size)
-    fused = sub.score_matrix(sentences)["fused"]
-    wins = [fused[row[v], col[t]] > fused[row[v], col[f]] for v, t, f in triplets]
-    return 100.0 * float(np.mean(wins))
+    scores = sub.score_matrix(sentences)
+    return {level: np.array([s[row[v], col[t]] > s[row[v], col[f]] for v, t, f in triplets])
+            for level, s in scores.items()}
+
+
+def binary_selection(searcher: Searcher, triplets: list[tuple[str, str, str]]) -> float:
+    """Table 6: percent of (video, true caption, false caption) triplets where the true caption scores higher."""
+    return 100.0 * float(binary_wins(searcher, triplets)["fused"].mean())
 
 
 def binary_selection_table(searcher: Searcher, world: Path, split: str, n: int = 500) -> dict[str, float]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from hgr.demo_world.binary_selection import PERTURBATIONS, BinaryItem, binary_selection_items
 from hgr.demo_world.world import World, load_world
-from hgr.model import LEVELS
+from hgr.evaluate import binary_wins
 from hgr.search import Searcher
 
 
@@ -30,13 +30,7 @@ def _group(world: World, item: BinaryItem, kind: str) -> str:
 def breakdown(searcher: Searcher, world: World, split: str, kind: str, n: int = 500) -> dict[str, dict]:
     """{'levels': {level: % right}, 'groups': {group: (questions, % right)}} for one perturbation kind."""
     items = binary_selection_items(world, split, kind, n)
-    videos = list(dict.fromkeys(i.video_id for i in items))
-    sentences = list(dict.fromkeys(c for i in items for c in (i.true.text, i.false_text)))
-    scores = Searcher(searcher.checkpoint, searcher.features, videos, searcher.graphs,
-                      searcher.batch_size).score_matrix(sentences)
-    row, col = {v: k for k, v in enumerate(videos)}, {c: k for k, c in enumerate(sentences)}
-    right = {level: np.array([scores[level][row[i.video_id], col[i.true.text]] >
-                              scores[level][row[i.video_id], col[i.false_text]] for i in items]) for level in LEVELS}
+    right = binary_wins(searcher, [(i.video_id, i.true.text, i.false_text) for i in items])
     groups = defaultdict(list)
     for i, ok in zip(items, right["fused"]):
         groups[_group(world, i, kind)].append(ok)

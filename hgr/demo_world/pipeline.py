@@ -129,19 +129,26 @@ def train_all(work: Path, collection_dir: Path, cfg: PipelineConfig) -> dict[str
     return out
 
 
-def evaluate_all(work: Path, collection_dir: Path, models: dict[str, Path], cfg: PipelineConfig) -> dict:
+def evaluate(collection_dir: Path, checkpoint: Path, split: str, out: Path, binary_pairs: int) -> dict:
+    """`hgr evaluate` of one checkpoint on one split, its JSON written to `out` and returned."""
     from hgr.cli import main as cli
 
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cli(["evaluate", "--collection", str(collection_dir), "--checkpoint", str(checkpoint), "--split", split,
+         "--json", str(out), "--binary-selection", str(binary_pairs)])
+    return json.loads(out.read_text())
+
+
+def evaluate_all(work: Path, collection_dir: Path, models: dict[str, Path], cfg: PipelineConfig) -> dict:
     results = {}
     for name, path in models.items():
         for split in EVAL_SPLITS:
             out = work / "results" / f"{name}.{split}.json"
             if not out.exists():
-                out.parent.mkdir(parents=True, exist_ok=True)
                 log(f"evaluating {name} on {split}")
                 pairs = cfg.binary_pairs if split == "test" else 0
-                cli(["evaluate", "--collection", str(collection_dir), "--checkpoint", str(path), "--split", split,
-                     "--json", str(out), "--binary-selection", str(pairs)])
+                evaluate(collection_dir, path, split, out, pairs)
             results[f"{name}.{split}"] = json.loads(out.read_text())
     return results
 
@@ -150,14 +157,11 @@ def choose_shipped(work: Path, collection_dir: Path, models: dict[str, Path], cf
     """The candidate that tells true from minimally wrong captions best on the validation clips (Table 6's average
     there, the fine-grained measure the demo is about; validation rsum breaks a tie). Test clips are not looked at.
     Each candidate's validation figures are written to results/<name>.val.json."""
-    from hgr.cli import main as cli
-
     def figures(name: str) -> tuple[float, float]:
         out = work / "results" / f"{name}.val.json"
         if not out.exists():
             log(f"evaluating {name} on val")
-            cli(["evaluate", "--collection", str(collection_dir), "--checkpoint", str(models[name]), "--split", "val",
-                 "--json", str(out), "--binary-selection", str(cfg.binary_pairs)])
+            evaluate(collection_dir, models[name], "val", out, cfg.binary_pairs)
         val = json.loads(out.read_text())
         return val["binary_selection"]["average"], val["rsum"]
 
@@ -204,16 +208,13 @@ def ship_model(best: str, models: dict[str, Path], results: dict, assets: Path, 
     in its model card and, with every other variant's, in assets/results.json."""
     import hgr
     from hgr import checkpoint
-    from hgr.cli import main as cli
 
     ckpt = hgr.load(models[best], device="cpu")
     half = checkpoint.save(work / "models" / f"{best}.float16.pt", ckpt.model, ckpt.vocab, ckpt.card, half=True)
     for split in EVAL_SPLITS:                       # the figures of the float16-stored weights that ship
         out = work / "results" / f"{best}.{split}.json"
         log(f"evaluating the shipped weights ({best}, float16) on {split}")
-        cli(["evaluate", "--collection", str(assets), "--checkpoint", str(half), "--split", split,
-             "--json", str(out), "--binary-selection", str(cfg.binary_pairs if split == "test" else 0)])
-        results[f"{best}.{split}"] = json.loads(out.read_text())
+        results[f"{best}.{split}"] = evaluate(assets, half, split, out, cfg.binary_pairs if split == "test" else 0)
     card = dict(ckpt.card, shipped_variant=best, weights="float16 (widened to float32 when loaded)",
                 test={k.split(".", 1)[1]: v for k, v in results.items() if k.startswith(best + ".")})
     checkpoint.save(checkpoints / "demo.pt", ckpt.model, ckpt.vocab, card, half=True)
