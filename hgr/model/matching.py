@@ -11,11 +11,8 @@ from dataclasses import dataclass
 import torch
 
 NEG_INF = -1e18
-# frame rows read by `frame_dots` at once on the CPU: 1024 x 1024 floats = 4 MB, re-read from the cache per column
+# frame rows widened to float32 at once by `frame_dots` when frames are stored in half precision (4 MB, in cache)
 ROWS_PER_CHUNK = 1024
-# phrase columns up to which `frame_dots` makes one matrix-vector product per column on the CPU (skinny matrix
-# products run well below the memory bandwidth there); wider batches of columns go to one matrix product
-MV_COLUMNS = 8
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -50,28 +47,24 @@ class FrameStats:
 def frame_dots(frames: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
     """v_f . c_q of every frame row [N, D] (any float dtype) and phrase column [Q, D] -> [Q, N] in columns' dtype.
 
-    The cost is reading the frames once (the floor of search). On the CPU without autograd, frames are read in
-    cache-sized chunks (widened there when stored in half precision), and a few columns are applied to a chunk
-    one matrix-vector product at a time: the same arithmetic as one matrix product, nearer the memory bandwidth.
+    The cost is reading the frames once (the floor of search). On the CPU without autograd this is one product
+    frames @ columns.T, with the columns as a transposed view: MKL then reads the frames once for all columns near
+    the memory bandwidth, where a matrix-vector product (one column) or columns @ frames.T runs at about half of it
+    (`benchmarks/frame_dots.py` measures the three). A lone column is paired with a zero column to take that path.
+    Frames stored in half precision are widened a cache-sized chunk of rows at a time.
     """
     q, n = columns.shape[0], frames.shape[0]
-    widen = frames.dtype != columns.dtype
-    if q == 1 and not widen:
-        return torch.mv(frames, columns[0])[None]
-    if (frames.device.type != "cpu" or q > MV_COLUMNS and not widen or torch.is_grad_enabled()
-            and (frames.requires_grad or columns.requires_grad)):
+    if frames.device.type != "cpu" or torch.is_grad_enabled() and (frames.requires_grad or columns.requires_grad):
         return columns @ frames.to(columns.dtype).T
-    out = columns.new_empty(q, n)
-    buffer = columns.new_empty(min(ROWS_PER_CHUNK, n), frames.shape[1]) if widen else None
+    pair = columns if q > 1 else torch.cat([columns, torch.zeros_like(columns)])           # [Q', D], Q' >= 2
+    if frames.dtype == columns.dtype:
+        return (frames @ pair.T)[:, :q].T.contiguous()
+    out = columns.new_empty(n, pair.shape[0])                                              # [N, Q']
+    buffer = columns.new_empty(min(ROWS_PER_CHUNK, n), frames.shape[1])
     for start in range(0, n, ROWS_PER_CHUNK):
         stop = min(start + ROWS_PER_CHUNK, n)
-        chunk = buffer[:stop - start].copy_(frames[start:stop]) if widen else frames[start:stop]
-        if q > MV_COLUMNS:
-            out[:, start:stop] = columns @ chunk.T
-        else:
-            for i in range(q):
-                torch.mv(chunk, columns[i], out=out[i, start:stop])
-    return out
+        torch.mm(buffer[:stop - start].copy_(frames[start:stop]), pair.T, out=out[start:stop])
+    return out[:, :q].T.contiguous()
 
 
 def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: torch.Tensor, sigma: float,
