@@ -5,18 +5,21 @@
     .venv/bin/python benchmarks/app.py --tiny                            # the tests' six-clip collection
 
 Measures, per request: a text query through the page's own endpoint (/ui_search: ranking plus every figure the
-page draws, and the download of every clip its gallery shows) and through /search (JSON); an uploaded 10 s clip
+page draws, and the download of every clip its gallery shows), through /search (JSON) and through /search over
+plain HTTP (gradio's /gradio_api/call/search: one POST, then one GET of the result, as docs/api.md's curl example
+does; gradio_client instead checks for a result every 50 ms); an uploaded 10 s clip
 through /captions (decode, CNN features, ranking) and /ui_captions. The baseline, in the same run, is the same work
 called in-process (DemoService, no web server).
 
 The client is gradio_client with ssl_verify=False: the app is plain HTTP on loopback, so no TLS is ever negotiated,
-but with its default gradio_client builds a TLS context (loading the CA bundle, about 40 ms of CPU here) for each
+but with its default gradio_client builds a TLS context (loading the CA bundle) for each
 HTTP request it makes: two per call plus one per downloaded file. That client cost is printed separately, on the
 page endpoint and /search ("gradio_client defaults"), for comparison with figures taken that way.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -60,6 +63,14 @@ def summary(name: str, seconds: list[float]) -> str:
     return f"{name:<44} median {statistics.median(ms):8.1f} ms   p90 {p90:8.1f} ms   n={len(ms)}"
 
 
+def plain_http_search(http, query: str, top_k: int) -> dict:
+    """/search without gradio_client: POST the call, then GET its result (server-sent events, one 'complete')."""
+    event = http.post("/gradio_api/call/search", json={"data": [query, top_k]}).json()["event_id"]
+    body = http.get(f"/gradio_api/call/search/{event}").text
+    assert body.startswith("event: complete"), body[:200]
+    return json.loads(body.split("data: ", 1)[1])[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collection", type=Path)
@@ -69,6 +80,7 @@ def main() -> int:
     parser.add_argument("--uploads", type=int, default=3, help="uploads of the 10 s clip timed")
     args = parser.parse_args()
 
+    import httpx
     import torch
     from gradio_client import Client, handle_file
 
@@ -93,6 +105,9 @@ def main() -> int:
             service.search(q, 10)
         ui = [timed(client.predict, q, 10, api_name="/ui_search") for q in queries]
         api = [timed(client.predict, q, 10, api_name="/search") for q in queries]
+        with httpx.Client(base_url=app.url, timeout=60) as http:
+            plain_http_search(http, queries[0], 10)                              # warm-up
+            plain = [timed(plain_http_search, http, q, 10) for q in queries]
         local = [timed(service.search, q, 10) for q in queries]
         default = Client(app.url, verbose=False)                                # a TLS context per HTTP request
         ui_default = [timed(default.predict, q, 10, api_name="/ui_search") for q in queries]
@@ -110,6 +125,7 @@ def main() -> int:
           f"{len(queries)} text queries, top-10")
     print(summary("text query, page endpoint /ui_search", ui))
     print(summary("text query, JSON /search", api))
+    print(summary("text query, /search over plain HTTP", plain))
     print(summary("text query, in-process baseline", local))
     print(f"  /ui_search vs in-process: {statistics.median(ui) / statistics.median(local):.2f}x")
     print(summary("/ui_search, gradio_client defaults", ui_default))

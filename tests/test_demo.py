@@ -76,6 +76,34 @@ def test_the_api_docs_example_runs(app, tmp_path, capsys):
     assert "from video dw" in printed[1] and printed[2].startswith("[('event', ")
 
 
+def test_the_api_docs_curl_example_runs(app):
+    """docs/api.md's plain-HTTP example, as written, with bash and curl against the demo (URL and clip swapped)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from hgr.collection import Collection
+
+    if shutil.which("curl") is None or shutil.which("bash") is None:
+        pytest.skip("curl or bash is not installed: the docs' curl example cannot run here")
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    script = docs.split("```bash\n", 1)[1].split("```", 1)[0]
+    with Collection.open(DEMO_COLLECTION) as coll:
+        vid = coll.split("test")[0]
+        clip = coll.video_path(vid)
+    assert "URL=http://127.0.0.1:7860\n" in script and "@my_clip.mp4" in script
+    script = script.replace("URL=http://127.0.0.1:7860", f"URL={app.url.rstrip('/')}").replace("my_clip.mp4",
+                                                                                                  str(clip))
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    events = [block for block in out.split("\n\n") if block.strip()]
+    assert [b.splitlines()[0] for b in events] == ["event: complete"] * 2, out[:500]
+    search, captions = (json.loads(b.split("data: ", 1)[1])[0] for b in events)
+    assert search["query"] == "a dog is chasing a cat" and len(search["results"]) == 5
+    assert set(search["results"][0]["scores"]) == {"event", "action", "entity", "fused"}
+    assert len(captions["results"]) == 5 and captions["results"][0]["video_id"] == vid
+
+
 def test_the_binary_selection_breakdown_adds_up_to_the_shipped_figures():
     from hgr import load
     from hgr.collection import Collection
