@@ -4,7 +4,8 @@ The video side is encoded once (`VideoIndex`: event vectors, action/entity frame
 and Gram matrices); captions are encoded in batches and scored against every video in chunks. Large collections
 use two-stage search: a FAISS index over one key per video (`video_keys`: Eq. 13 with the attention of Eq. 12
 made uniform) gives a pool, which the exact fused score re-ranks; `Searcher.choose_pool` sizes the pool from
-recall measured against exact ranking.
+recall measured against exact ranking. `plan_search` picks exact or two-stage for a collection (the app and
+`hgr search` use it), `frame_storage` the dtype its frame embeddings are kept in.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from hgr.checkpoint import Checkpoint, atomic_torch_save
+from hgr.errors import HGRError
 from hgr.inputs import CaptionInputs, caption_inputs, collate_captions, collate_frames
 from hgr.model import LEVELS, TextEmbedding, VideoIndex
 from hgr.model.matching import FrameStats
@@ -34,6 +36,16 @@ HALF_KEYS_FROM = 50_000
 KEY_VIDEOS_PER_CHUNK = 1024
 # candidate pools `Searcher.choose_pool` measures recall at
 POOLS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000)
+# collections at least this large are searched two-stage unless told otherwise (`plan_search`): on the 2-core CPU,
+# exact ranking took 43.9 ms for 10,000 videos and 603.6 ms for 100,000, two-stage 7.8 and 25.9 ms, recall@10 1.000
+TWO_STAGE_FROM = 20_000
+# collections at least this large keep their frame embeddings in float16 unless told otherwise (`frame_storage`):
+# 100,000 videos at official dims take 16.4 GB in float32. Measured (benchmarks/search.py): the same top 10 as
+# float32 on every query, fused scores within 2.5e-2, and slower on this CPU (widening costs more than it saves)
+HALF_FRAMES_FROM = 50_000
+# captions of the collection that `plan_search` measures a two-stage pool's recall on
+CALIBRATION_CAPTIONS = 20
+STORAGES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def index_cache_path(collection, checkpoint: Checkpoint, kind: str = "index", extra: str = "") -> Path:
@@ -227,9 +239,8 @@ class Searcher:
                 index = self.encode_videos(self.video_ids)
                 self._write_cache(index)
             index = index.to(self.device)
-            if self.storage != torch.float32:                      # only the frame embeddings: they are the bulk
-                for stats in (index.actions, index.entities):
-                    stats.frames = stats.frames.to(self.storage)
+            for stats in (index.actions, index.entities):          # only the frame embeddings: they are the bulk
+                stats.frames = stats.frames.to(self.storage)       # (a no-op when encoded or cached so)
             self._index = index
         return self._index
 
@@ -264,7 +275,10 @@ class Searcher:
         for start in range(0, len(video_ids), self.batch_size):
             feats = [self.features(v) for v in video_ids[start:start + self.batch_size]]
             frames, lengths = collate_frames(feats, self.cfg.max_frames)
-            parts.append(VideoIndex.of(self.model.encode_video(frames.to(self.device), lengths.to(self.device))))
+            part = VideoIndex.of(self.model.encode_video(frames.to(self.device), lengths.to(self.device)))
+            for stats in (part.actions, part.entities):             # stored as kept: no float32 copy of the whole
+                stats.frames = stats.frames.to(self.storage)
+            parts.append(part)
         return _cat_index(parts)
 
     def inputs(self, sentences: Sequence[str]) -> list[CaptionInputs]:
@@ -417,3 +431,77 @@ class Searcher:
         index = VideoIndex.of(self.model.encode_video(frames.to(self.device), lengths.to(self.device)))
         fused = self.model.score(index, encoded.text).fused[0]
         return _ranked(self.model, index, encoded.text, _top(fused, top_k), list(captions), True)
+
+
+def frame_storage(videos: int, storage: str = "auto") -> torch.dtype:
+    """The dtype a collection of `videos` keeps its frame embeddings in: `storage` by name, or with 'auto' float16
+    from `HALF_FRAMES_FROM` videos (half the memory) and float32 below."""
+    if storage == "auto":
+        return torch.float16 if videos >= HALF_FRAMES_FROM else torch.float32
+    if storage not in STORAGES:
+        raise HGRError(f"unknown frame storage {storage!r}: use auto, {', '.join(STORAGES)}")
+    return STORAGES[storage]
+
+
+@dataclass
+class SearchPlan:
+    """How text-to-video search ranks a collection: exact over every video, or two-stage over a candidate pool."""
+    mode: str                                   # "exact" or "two-stage"
+    videos: int
+    pool: int | None = None                     # two-stage: candidates re-ranked exactly
+    curve: dict[int, float] | None = None       # pool -> recall@10 against exact, measured on the collection's captions
+    note: str = ""                              # why the plan is what it is, when that is not obvious
+
+    def to_json(self) -> dict:
+        out = {"mode": self.mode, "videos": self.videos}
+        if self.mode == "two-stage":
+            out["pool"] = self.pool
+            if self.curve:
+                out["calibration_recall10"] = {str(p): round(r, 4) for p, r in self.curve.items()}
+        return out
+
+    def describe(self) -> str:
+        if self.mode == "exact":
+            return f"exact over all {self.videos:,} videos" + (f" ({self.note})" if self.note else "")
+        text = (f"two-stage: the {self.pool:,} of {self.videos:,} videos whose first-stage keys match best, re-ranked "
+                "exactly")
+        measured = [p for p in (self.curve or {}) if p <= self.pool]
+        if measured:
+            text += (f" (recall@10 against exact ranking {self.curve[max(measured)]:.3f} with {max(measured):,} "
+                     "candidates, on the collection's captions)")
+        return text
+
+
+def plan_search(searcher: Searcher, mode: str = "auto", pool: int | None = None,
+                captions: Sequence[str] = (), cache: str | Path | None = None) -> SearchPlan:
+    """Exact or two-stage for `searcher`'s collection. 'auto': two-stage from `TWO_STAGE_FROM` videos. A two-stage
+    pool is `pool` when given, else chosen by `Searcher.choose_pool` on up to `CALIBRATION_CAPTIONS` of `captions`
+    (the collection's own; read from / written to `cache`, since it costs an exact ranking per caption)."""
+    n = len(searcher.video_ids)
+    if mode not in ("auto", "exact", "two-stage"):
+        raise HGRError(f"unknown search mode {mode!r}: use auto, exact or two-stage")
+    if pool is not None and pool < 1:
+        raise HGRError(f"the two-stage pool must be at least 1 video, got {pool}")
+    if mode == "exact" or mode == "auto" and n < TWO_STAGE_FROM:
+        return SearchPlan("exact", n)
+    if pool is not None:
+        return SearchPlan("two-stage", n, min(pool, n))
+    if not captions:
+        if mode == "two-stage":
+            raise HGRError("two-stage search needs a candidate pool, and this collection has no captions to measure "
+                           "one on: give --pool N (e.g. 1000)")
+        return SearchPlan("exact", n, note="no captions to measure a two-stage pool on; give --pool N for two-stage")
+    picks = sorted({int(i) for i in np.linspace(0, len(captions) - 1, min(CALIBRATION_CAPTIONS, len(captions)))})
+    chosen = [captions[i] for i in picks]
+    key = hashlib.sha256("\n".join(chosen).encode()).hexdigest()
+    if cache is not None and Path(cache).is_file():
+        try:                                           # unreadable or for other captions: measured again
+            obj = torch.load(cache, map_location="cpu", weights_only=True)
+            if obj.get("captions") == key:
+                return SearchPlan("two-stage", n, int(obj["pool"]), {int(p): float(r) for p, r in obj["curve"].items()})
+        except Exception:
+            pass
+    chosen_pool, curve = searcher.choose_pool(searcher.encode_captions(chosen).text)
+    if cache is not None:
+        atomic_torch_save({"captions": key, "pool": chosen_pool, "curve": curve}, cache)
+    return SearchPlan("two-stage", n, chosen_pool, curve)

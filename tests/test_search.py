@@ -181,3 +181,89 @@ def test_half_precision_frames_are_read_exactly_as_stored():
 def torch_select(text, j: int):
     from hgr.search import _select
     return _select(text, slice(j, j + 1))
+
+
+def test_plan_search_exact_or_two_stage(world, tmp_path, monkeypatch):
+    import hgr.search as search
+    from hgr.errors import HGRError
+    from hgr.search import plan_search
+
+    collection, _ = world
+    searcher, captions = make(world), sorted({c for caps in collection.captions.values() for c in caps})
+    assert plan_search(searcher, "auto", captions=captions).mode == "exact"              # 200 videos: small
+    assert plan_search(searcher, "two-stage", pool=500).pool == 200                      # a pool is at most all
+    monkeypatch.setattr(search, "TWO_STAGE_FROM", 100)
+    cache = tmp_path / "pool.pt"
+    plan = plan_search(searcher, "auto", captions=captions, cache=cache)
+    assert plan.mode == "two-stage" and plan.pool < 200 and cache.is_file()
+    assert min(r for p, r in plan.curve.items() if p >= plan.pool // 2) >= 0.99        # what choose_pool promises
+    assert "two-stage" in plan.describe() and plan.to_json()["pool"] == plan.pool
+    searcher.choose_pool = None                                     # must not be called: the cached pool is valid
+    assert plan_search(searcher, "auto", captions=captions, cache=cache).pool == plan.pool
+    assert plan_search(searcher, "exact", captions=captions).mode == "exact"
+    no_captions = plan_search(searcher, "auto")
+    assert no_captions.mode == "exact" and "--pool" in no_captions.note
+    for kwargs, message in (({"mode": "two-stage"}, "--pool N"), ({"mode": "fast"}, "unknown search mode"),
+                            ({"mode": "two-stage", "pool": 0}, "at least 1")):
+        with pytest.raises(HGRError, match=message):
+            plan_search(searcher, **kwargs)
+
+
+def test_frame_storage_by_size_or_name(monkeypatch):
+    import hgr.search as search
+    from hgr.errors import HGRError
+    from hgr.search import frame_storage
+
+    assert frame_storage(100) == torch.float32 and frame_storage(100, "bfloat16") == torch.bfloat16
+    monkeypatch.setattr(search, "HALF_FRAMES_FROM", 50)
+    assert frame_storage(100) == torch.float16 and frame_storage(100, "float32") == torch.float32
+    with pytest.raises(HGRError, match="unknown frame storage"):
+        frame_storage(100, "int8")
+
+
+def test_half_precision_index_is_encoded_and_cached_in_half(world, tmp_path):
+    path = tmp_path / "index.pt"
+    searcher = make(world, cache=path, storage=torch.float16)
+    assert searcher.index.actions.frames.dtype == torch.float16
+    stored = torch.load(path, weights_only=True)["tensors"]
+    assert stored["actions"].dtype == stored["entities"].dtype == torch.float16           # half the file too
+    again = make(world, cache=path, storage=torch.float16)
+    again.encode_videos = None                                   # must not be called: the cache is valid
+    torch.testing.assert_close(again.index.entities.frames, searcher.index.entities.frames)
+
+
+def test_the_app_searches_two_stage_when_told(world):
+    from hgr.app.service import AppConfig, DemoService
+
+    collection, ckpt = world
+    query = collection.captions["video7"][0]
+    exact = DemoService(collection, ckpt).search(query, 10)
+    assert exact["search"] == {"mode": "exact", "videos": 200}
+    whole = DemoService(collection, ckpt, config=AppConfig(search="two-stage", pool=200)).search(query, 10)
+    assert [r["video_id"] for r in whole["results"]] == [r["video_id"] for r in exact["results"]]
+    few = DemoService(collection, ckpt, config=AppConfig(search="two-stage", pool=4)).search(query, 10)
+    assert few["search"] == {"mode": "two-stage", "videos": 200, "pool": 4} and len(few["results"]) == 4
+    full = DemoService(collection, ckpt, config=AppConfig(top_k=50)).search(query, 50)
+    fused = {r["video_id"]: r["scores"]["fused"] for r in full["results"]}
+    for r in few["results"]:                                     # re-ranked by the exact score
+        if r["video_id"] in fused:
+            assert r["scores"]["fused"] == pytest.approx(fused[r["video_id"]], abs=1e-4)
+
+
+def test_hgr_search_command_line_two_stage(world, tmp_path, capsys):
+    import json
+
+    from hgr.checkpoint import save
+    from hgr.cli import main
+
+    collection, ckpt = world
+    path = save(tmp_path / "m.pt", ckpt.model, ckpt.vocab)
+    query = collection.captions["video7"][0]
+    args = ["search", query, "--collection", str(collection.root), "--checkpoint", str(path), "--device", "cpu"]
+    assert main([*args, "--search", "two-stage", "--pool", "3", "--storage", "float16", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["search"] == {"mode": "two-stage", "videos": 200, "pool": 3} and len(out["results"]) == 3
+    assert main([*args, "--top-k", "2"]) == 0
+    assert "search: exact over all 200 videos" in capsys.readouterr().out
+    assert main([*args, "--search", "two-stage", "--pool", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

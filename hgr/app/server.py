@@ -40,6 +40,17 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     off.add_argument("--model-json", type=Path, help="the official model.json, when you have it")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
     parser.add_argument("--top-k", type=int, default=10, help="results shown by default")
+    from hgr.search import HALF_FRAMES_FROM, TWO_STAGE_FROM
+
+    how = parser.add_argument_group("how text-to-video search ranks the collection")
+    how.add_argument("--search", default="auto", choices=["auto", "exact", "two-stage"],
+                     help=f"exact over every video, or two-stage: a pool of candidates by first-stage key, re-ranked "
+                     f"exactly (default auto: two-stage from {TWO_STAGE_FROM:,} videos)")
+    how.add_argument("--pool", type=int, help="two-stage candidates (default: measured once on the collection's "
+                     "captions, twice the smallest pool whose recall@10 against exact ranking reaches 0.99)")
+    how.add_argument("--storage", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                     help=f"dtype of the frame embeddings kept in memory (default auto: float16, half the memory, "
+                     f"from {HALF_FRAMES_FROM:,} videos)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +72,8 @@ def load_service(args: argparse.Namespace):
     from hgr.collection import Collection
 
     config = AppConfig(top_k=args.top_k, max_duration_s=getattr(args, "max_duration", 300.0),
-                       max_upload_mb=getattr(args, "max_upload_mb", 200.0))
+                       max_upload_mb=getattr(args, "max_upload_mb", 200.0), search=getattr(args, "search", "auto"),
+                       pool=getattr(args, "pool", None), storage=getattr(args, "storage", "auto"))
     if args.official_root or args.official_checkpoint:
         if not (args.official_root and args.official_checkpoint):
             raise HGRError("--official-root and --official-checkpoint go together: give both")
@@ -102,6 +114,7 @@ def main(args: argparse.Namespace) -> int:
     _ = service.encoded                               # every caption, for video-to-text, before the first request
     print(f"ready in {time.perf_counter() - started:.1f} s: {len(service.video_ids):,} videos and "
           f"{len(service.sentences):,} captions encoded on {service.checkpoint.model.device}", flush=True)
+    print(f"search: {service.plan.describe()}", flush=True)
     import gradio as gr
 
     from hgr.app.ui import CSS, build

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from hgr.app.frames import FrameStrips, Thumb, clip_thumbnails, encode_strip
 from hgr.checkpoint import Checkpoint
@@ -28,7 +29,7 @@ from hgr.evaluate import graph_lookup, unique_captions
 from hgr.graph import RoleGraph
 from hgr.inputs import CaptionInputs, collection_inputs, frame_inputs
 from hgr.model import LEVELS
-from hgr.search import Encoded, QueryTrace, Ranked, Searcher, index_cache_path
+from hgr.search import Encoded, QueryTrace, Ranked, Searcher, frame_storage, index_cache_path, plan_search
 from hgr.video_io import Sampling, probe_video
 
 # what the upload box accepts (the brief's list; anything else is refused before decoding)
@@ -46,6 +47,9 @@ class AppConfig:
     thumb_height: int = 72           # pixels, frame thumbnails of the alignment strip
     strips_in_memory: int = 512      # videos whose frame strip stays in memory (about 40 kB each)
     examples: int = 6                # example queries taken from the collection's captions
+    search: str = "auto"             # text to video: exact, two-stage, or auto (two-stage from TWO_STAGE_FROM videos)
+    pool: int | None = None          # two-stage candidates (None: measured on the collection's captions)
+    storage: str = "auto"            # frame embeddings: float32, float16, bfloat16, or auto (see frame_storage)
 
 
 @dataclass
@@ -112,11 +116,19 @@ class DemoService:
             raise HGRError(f"collection {collection.name!r} has no videos to search")
         self._graphs = graph_lookup(collection.role_graphs)
         self._inputs = collection_inputs(collection, self.cfg)
-        cache = index_cache_path(collection, checkpoint) if collection.root is not None else None
-        self.searcher = Searcher(checkpoint, self.frame_features, self.video_ids, self._graphs, cache=cache)
+        storage = frame_storage(len(self.video_ids), self.config.storage)
+        kept = "" if storage == torch.float32 else f"frames {storage}"   # float32 keeps the name caches had before
+        cache = index_cache_path(collection, checkpoint, extra=kept) if collection.root is not None else None
+        self.searcher = Searcher(checkpoint, self.frame_features, self.video_ids, self._graphs, cache=cache,
+                                 storage=storage)
         self.index = self.searcher.index          # every video encoded once, kept on the model's device
         captions = collection.captions
         self.sentences, _ = unique_captions(self.video_ids, captions)       # the captions video-to-text ranks
+        plan_cache = (index_cache_path(collection, checkpoint, "pool", kept) if collection.root is not None
+                      else None)
+        self.plan = plan_search(self.searcher, self.config.search, self.config.pool, self.sentences, plan_cache)
+        if self.plan.mode == "two-stage":
+            self.searcher.key_index()             # the first-stage index, built now rather than on the first query
         self._row = {c: i for i, c in enumerate(self.sentences)}
         self.caption_video = {}
         for v in self.video_ids:
@@ -221,14 +233,14 @@ class DemoService:
         """Text to video: the collection's videos ranked by fused score (Eq. 13), with graph, attention, alignment."""
         prepared = self.prepare(query)
         k = self._top_k(top_k)
-        ranked, trace = self.searcher.search(prepared.text, k)
+        ranked, trace = self.searcher.search(prepared.text, k, pool=self.plan.pool)
         graph = graph_json(prepared.graph, trace.inputs, self.cfg.num_verbs)
         ids, attention = attention_json(trace, graph)
         results = [{"video_id": vid, "rank": i + 1, "scores": scores_json(ranked, i),
                     "frames": ranked.frame_counts[i], "alignment": alignment_json(ranked, i, trace.inputs)}
                    for i, vid in enumerate(ranked.ids)]
         return {"query": prepared.text, "graph": graph, "attention_nodes": ids, "attention": attention,
-                "results": results, "warnings": prepared.warnings}
+                "results": results, "warnings": prepared.warnings, "search": self.plan.to_json()}
 
     def _top_k(self, top_k) -> int:
         try:

@@ -211,6 +211,8 @@ def about_markdown(service: DemoService) -> str:
              f"- frame sampling: {_md(m.get('sampling'))}; the model reads at most {service.cfg.max_frames} frames "
              "per video (the official 'select' rule)",
              "- splits: " + ", ".join(f"{_md(k)} ({len(v):,})" for k, v in c.splits.items()),
+             f"- text-to-video search: {service.plan.describe()}; frame embeddings kept in "
+             f"{str(service.searcher.storage).replace('torch.', '')}",
              "", "## The model card", f"- checkpoint {_md(ckpt.path)}"]
     cfg = ckpt.config
     lines.append(f"- architecture: {cfg.rnn_type.upper()} text encoder, {cfg.gcn_layers} graph reasoning layer(s)"
