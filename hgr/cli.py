@@ -20,7 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "srl-train": ("hgr.parsing.srl_train", "train the parser's argument labeller on CoNLL-2012 gold"),
     "index": ("hgr.indexer", "index a folder of videos into a collection (CNN frame features, resumable)"),
     "serve": ("hgr.app.server", "the web app: search a collection and see why it ranked that way"),
-    "search": ("hgr.app.search_cli", "rank a collection's videos for one sentence (exact HGR scores)"),
+    "search": ("hgr.app.search_cli", "rank a collection's videos for one sentence (HGR fused scores, exact; "
+               "two-stage from 20,000 videos)"),
     "demo-world": ("hgr.demo_world.cli", "generate the demo world: clips, captions, ground truth, splits"),
 }
 
