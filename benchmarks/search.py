@@ -40,7 +40,7 @@ from hgr.checkpoint import Checkpoint, resolve_device
 from hgr.inputs import caption_inputs, collate_captions
 from hgr.model import HGR, TextEmbedding, VideoIndex, preset
 from hgr.model.matching import FrameStats
-from hgr.search import Searcher
+from hgr.search import Searcher, store_frames
 from hgr.vocab import Vocabulary
 
 SENTENCES = [
@@ -190,10 +190,7 @@ def half_storage(searcher: Searcher, qs: list[TextEmbedding], exact) -> dict:
     out = {}
     for dtype in (torch.float16, torch.bfloat16):
         half = Searcher(searcher.checkpoint, None, searcher.video_ids, None, storage=dtype)
-        index = searcher.index.to()                                  # new FrameStats, the same tensors but frames
-        for stats in (index.actions, index.entities):
-            stats.frames = stats.frames.to(dtype)
-        half._index = index
+        half._index = store_frames(searcher.index.to(), dtype)      # new FrameStats: the float32 index is kept
         times, recall, diff = [], [], 0.0
         for t in qs:
             ms, scores = timed(lambda t=t, h=half: torch.from_numpy(h.score_encoded(t)["fused"][:, 0]), 1)

@@ -37,7 +37,8 @@ KEY_VIDEOS_PER_CHUNK = 1024
 # candidate pools `Searcher.choose_pool` measures recall at
 POOLS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000)
 # collections at least this large are searched two-stage unless told otherwise (`plan_search`): on the 2-core CPU,
-# exact ranking took 43.9 ms for 10,000 videos and 603.6 ms for 100,000, two-stage 7.8 and 25.9 ms, recall@10 1.000
+# exact ranking took 43.9 ms for 10,000 videos and 603.6 ms for 100,000 (float16 frames), two-stage 7.8 and 25.9 ms,
+# recall@10 1.000 (benchmarks/search.py)
 TWO_STAGE_FROM = 20_000
 # collections at least this large keep their frame embeddings in float16 unless told otherwise (`frame_storage`):
 # 100,000 videos at official dims take 16.4 GB in float32. Measured (benchmarks/search.py): the same top 10 as
@@ -92,6 +93,13 @@ def _cat_stats(stats: list[FrameStats]) -> FrameStats:
                       inv_norms=torch.cat([_pad_frames(s.inv_norms, width, 1) for s in stats]),
                       gram=torch.cat([_pad_frames(s.gram, width, 3) for s in stats]),
                       mask=torch.cat([_pad_frames(s.mask, width, 1) for s in stats]))
+
+
+def store_frames(index: VideoIndex, dtype: torch.dtype) -> VideoIndex:
+    """`index` with its action and entity frame embeddings (the bulk of it) kept in `dtype`, changed in place."""
+    for stats in (index.actions, index.entities):
+        stats.frames = stats.frames.to(dtype)                     # a no-op when they are kept so already
+    return index
 
 
 def _cat_index(parts: list[VideoIndex]) -> VideoIndex:
@@ -238,10 +246,7 @@ class Searcher:
             if index is None:
                 index = self.encode_videos(self.video_ids)
                 self._write_cache(index)
-            index = index.to(self.device)
-            for stats in (index.actions, index.entities):          # only the frame embeddings: they are the bulk
-                stats.frames = stats.frames.to(self.storage)       # (a no-op when encoded or cached so)
-            self._index = index
+            self._index = store_frames(index.to(self.device), self.storage)
         return self._index
 
     def _read_cache(self) -> VideoIndex | None:
@@ -276,9 +281,7 @@ class Searcher:
             feats = [self.features(v) for v in video_ids[start:start + self.batch_size]]
             frames, lengths = collate_frames(feats, self.cfg.max_frames)
             part = VideoIndex.of(self.model.encode_video(frames.to(self.device), lengths.to(self.device)))
-            for stats in (part.actions, part.entities):             # stored as kept: no float32 copy of the whole
-                stats.frames = stats.frames.to(self.storage)
-            parts.append(part)
+            parts.append(store_frames(part, self.storage))        # batch by batch: no float32 copy of the whole
         return _cat_index(parts)
 
     def inputs(self, sentences: Sequence[str]) -> list[CaptionInputs]:
