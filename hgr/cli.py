@@ -17,7 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("hgr.evaluate", "score a split with the paper's protocol (ours or the official release)"),
     "parse": ("hgr.parsing.cli", "typed sentences or AllenNLP SRL output -> official role graphs"),
     "srl-eval": ("hgr.parsing.srl_eval", "score the semantic role parser on CoNLL-2012 gold (verbal predicates)"),
-    "srl-train": ("hgr.parsing.srl_train", "train the parser's argument labeller on CoNLL-2012 gold"),
+    "srl-train": ("hgr.parsing.srl_train", "train the semantic role parser (transformer or spaCy backend) on "
+                  "CoNLL-2012 gold"),
     "index": ("hgr.indexer", "index a folder of videos into a collection (CNN frame features, resumable)"),
     "serve": ("hgr.app.server", "the web app: search a collection and see why it ranked that way"),
     "search": ("hgr.app.search_cli", "rank a collection's videos for one sentence (HGR fused scores, exact; "

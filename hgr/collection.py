@@ -436,6 +436,7 @@ class CollectionWriter:
                 orphan.unlink()
         self._captions: dict[str, list[str]] | None = None
         self._role_graphs: dict | None = None
+        self._role_graphs_parser: str | None = None
         self._splits: dict[str, list[str]] | None = None
         name = self.manifest.get("video_paths_file")
         self._video_paths = _read_json(self.root / name, "video path map") if name else {}
@@ -516,9 +517,11 @@ class CollectionWriter:
         self._captions = {str(k): [str(c) for c in v] for k, v in captions.items()}
         return sorted(set(self._captions) - self.done_ids)
 
-    def set_role_graphs(self, graphs: dict) -> None:
-        """Role graphs {sentence: [graph_nodes, graph_edges]} to store at the next commit."""
+    def set_role_graphs(self, graphs: dict, parser: str | None = None) -> None:
+        """Role graphs {sentence: [graph_nodes, graph_edges]} to store at the next commit; `parser` names the
+        SRL backend that made them (hgr.parsing.parser_id), kept in the manifest so queries are parsed alike."""
         self._role_graphs = graphs
+        self._role_graphs_parser = parser
 
     def set_splits(self, splits: dict[str, list[str]]) -> None:
         """Named splits (e.g. train/val/test) of videos in the collection, stored at the next commit."""
@@ -581,6 +584,7 @@ class CollectionWriter:
         if self._role_graphs is not None:
             _atomic_write_json(self.root / ROLE_GRAPHS, self._role_graphs, indent=None)
             m["role_graphs_file"] = ROLE_GRAPHS
+            m["parser"] = self._role_graphs_parser
         if self._splits is not None:
             m["splits"] = {k: v for k, v in self._splits.items() if k != "all"}
         if entries or self._captions is not None or self._role_graphs is not None or self._splits is not None:

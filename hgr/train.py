@@ -145,7 +145,8 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
     frames = _load_frames(collection, train_ids, cfg)
     val_frames = _load_frames(collection, val_ids, cfg)
     card = dict(card or {}, data={"collection": collection.name, "train_videos": len(train_ids),
-                                  "train_pairs": len(pairs), "val_videos": len(val_ids)},
+                                  "train_pairs": len(pairs), "val_videos": len(val_ids),
+                                  "parser": _graph_parser(collection)},
                 train=asdict(tcfg))
     history: list[dict] = list(extra["history"])
     seconds = float(extra["seconds"])
@@ -198,6 +199,15 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
 
 _HELP = {"negatives": {"metavar": "FILE", "help": "hard negatives per training caption, JSON (`hgr demo-world "
                                                     "negatives` writes one); one per caption and step"}}
+
+
+def _graph_parser(collection) -> str | None:
+    """What made the training captions' role graphs: the collection's recorded parser, or the default parser,
+    which fills in graphs the collection lacks."""
+    if collection.role_graphs:
+        return collection.manifest.get("parser")
+    from hgr.parsing import parser_id
+    return parser_id()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    for warning in result["warnings"]:
+    for warning in result["warnings"] + ([service.parser_warning] if service.parser_warning else []):
         print(f"note: {warning}")
     print(f"query: {result['query']}")
     print(f"search: {service.plan.describe()}")

@@ -115,6 +115,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"ready in {time.perf_counter() - started:.1f} s: {len(service.video_ids):,} videos and "
           f"{len(service.sentences):,} captions encoded on {service.checkpoint.model.device}", flush=True)
     print(f"search: {service.plan.describe()}", flush=True)
+    if service.parser_warning:
+        print(f"warning: {service.parser_warning}", flush=True)
     import gradio as gr
 
     from hgr.app.ui import CSS, build

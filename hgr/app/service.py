@@ -155,6 +155,14 @@ class DemoService:
             cache = index_cache_path(self.collection, self.checkpoint, "captions", stamp)
         return self.searcher.encode_captions(self.sentences, cache=cache)
 
+    @functools.cached_property
+    def parser_warning(self) -> str | None:
+        """Set when the model's training captions were parsed by another parser than typed queries are now."""
+        from hgr.parsing import parser_mismatch
+        data = self.checkpoint.card.get("data", {}) if isinstance(self.checkpoint.card, dict) else {}
+        return parser_mismatch(data.get("parser") if isinstance(data, dict) else None,
+                               "the model's training captions")
+
     def frame_features(self, video_id: str) -> np.ndarray:
         return self._inputs(video_id)                                  # [n <= max_frames, frame_dim]
 

@@ -40,6 +40,18 @@ class PipelineConfig:
     batch_size: int = 64
     lr: float = 2e-4
     binary_pairs: int = 500
+    variants: str = ""                 # comma-separated subset of VARIANTS to train and evaluate ("": all of them)
+
+    def variant_names(self) -> tuple[str, ...]:
+        """The variants this run trains: all, or the given subset (it must hold every ship candidate)."""
+        if not self.variants:
+            return VARIANTS
+        names = tuple(v.strip() for v in self.variants.split(",") if v.strip())
+        unknown = [v for v in names if v not in VARIANTS]
+        if unknown or not set(SHIP_CANDIDATES) <= set(names):
+            raise ValueError(f"--variants {self.variants!r}: known variants are {', '.join(VARIANTS)}, and the "
+                             f"ship candidates {', '.join(SHIP_CANDIDATES)} must be among them")
+        return names
 
 
 def log(msg: str) -> None:
@@ -60,7 +72,7 @@ def index(work: Path, world: Path, cfg: PipelineConfig) -> Path:
     """Real EfficientNet-Lite0 features (with region cells) of every clip, captions, splits and role graphs."""
     from hgr.collection import Collection, CollectionWriter
     from hgr.indexer import index_videos
-    from hgr.parsing import parse_many
+    from hgr.parsing import parse_many, parser_id
 
     out = work / "collection"
     captions = json.loads((world / "captions.json").read_text())
@@ -72,7 +84,7 @@ def index(work: Path, world: Path, cfg: PipelineConfig) -> Path:
         raise RuntimeError(f"clips failed to index: {report.failed[:3]}")
     shutil.copyfile(world / "world.json", out / "world.json")     # ground truth for binary selection (Table 6)
     coll = Collection.open(out)
-    if set(coll.splits) >= set(SPLITS) and coll.role_graphs:
+    if set(coll.splits) >= set(SPLITS) and coll.role_graphs and coll.manifest.get("parser") == parser_id():
         return out
     sentences = sorted({c for caps in captions.values() for c in caps})
     log(f"parsing {len(sentences)} unique captions into role graphs")
@@ -81,7 +93,7 @@ def index(work: Path, world: Path, cfg: PipelineConfig) -> Path:
     coll.close()
     with CollectionWriter(out, extractor=m["extractor"], dim=m["dim"], sampling=m["sampling"], name=m["name"],
                           dtype=m["dtype"], regions=m["regions"]) as writer:
-        writer.set_role_graphs(graphs)
+        writer.set_role_graphs(graphs, parser=parser_id())
         writer.set_splits({name: list(ids) for name, ids in splits.items()})
     return out
 
@@ -109,7 +121,7 @@ def train_all(work: Path, collection_dir: Path, cfg: PipelineConfig) -> dict[str
 
     collection = Collection.open(collection_dir)
     out = {}
-    for name in VARIANTS:
+    for name in cfg.variant_names():
         path = work / "models" / f"{name}.pt"
         out[name] = path
         if (work / "models" / f"{name}.done").exists():
@@ -189,7 +201,8 @@ def ship(work: Path, world: Path, collection_dir: Path, models: dict[str, Path],
             writer.add(v, src.features(v), src.region_features(v))
         captions = {v: src.captions[v] for v in ids}
         writer.set_captions(captions)
-        writer.set_role_graphs({c: src.role_graphs[c] for caps in captions.values() for c in caps})
+        writer.set_role_graphs({c: src.role_graphs[c] for caps in captions.values() for c in caps},
+                               parser=m.get("parser"))
         writer.set_splits({split: list(src.split(split)) for split in SHIP_SPLITS})
     (assets / "videos").mkdir(exist_ok=True)
     for v in ids:

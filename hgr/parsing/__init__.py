@@ -3,27 +3,29 @@
     from hgr.parsing import parse
     graph = parse("A dog is chasing a cat in the park.")   # RoleGraph; graph.to_json() is the official format
 
-Pipeline: normalize.py (typed text -> caption form) -> backend.py (SRLBackend; default SpacySRL: spaCy
-dependency parse -> candidates.py -> labeller.py) -> frames.py (AllenNLP frames -> official graph, spec section 1).
+Pipeline: normalize.py (typed text -> caption form) -> backend.py (SRLBackend; default TransformerSRL: a
+fine-tuned MiniLM tagger, transformer_srl.py; or SpacySRL: spaCy dependency parse -> candidates.py ->
+labeller.py) -> frames.py (AllenNLP frames -> official graph, spec section 1).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from hgr.graph import RoleGraph
-from hgr.parsing.backend import SpacySRL, SRLBackend
+from hgr.parsing.backend import BACKENDS, DEFAULT_BACKEND, SpacySRL, SRLBackend, make_backend
 from hgr.parsing.normalize import normalize_caption
-from hgr.parsing.parser import ParserConfig, SentenceParser, default_parser, graph_from_srl
+from hgr.parsing.parser import ParserConfig, SentenceParser, default_parser, graph_from_srl, parser_id, parser_mismatch
 
-__all__ = ["parse", "parse_many", "graph_from_srl", "normalize_caption", "SRLBackend", "SpacySRL",
-           "SentenceParser", "ParserConfig", "RoleGraph"]
+__all__ = ["parse", "parse_many", "graph_from_srl", "normalize_caption", "SRLBackend", "SpacySRL", "make_backend",
+           "BACKENDS", "DEFAULT_BACKEND", "SentenceParser", "ParserConfig", "RoleGraph", "parser_id",
+           "parser_mismatch"]
 
 
-def parse(sentence: str) -> RoleGraph:
+def parse(sentence: str, backend: str = DEFAULT_BACKEND) -> RoleGraph:
     """Typed sentence -> its role graph (word indices refer to normalize_caption(sentence).split())."""
-    return default_parser().parse(sentence)
+    return default_parser(backend).parse(sentence)
 
 
-def parse_many(sentences: Sequence[str], batch_size: int = 256) -> list[RoleGraph]:
-    """Many sentences at once (spaCy nlp.pipe in batches of `batch_size`)."""
-    return default_parser().parse_many(sentences, batch_size=batch_size)
+def parse_many(sentences: Sequence[str], batch_size: int = 256, backend: str = DEFAULT_BACKEND) -> list[RoleGraph]:
+    """Many sentences at once, in batches of `batch_size`."""
+    return default_parser(backend).parse_many(sentences, batch_size=batch_size)

@@ -1,7 +1,11 @@
 """SRL backends: anything that maps sentences to AllenNLP-style SRL outputs.
 
-`SRLBackend` is the plug-in point (a learned SRL model can replace the default later); `SpacySRL` is the default:
-spaCy's dependency parse, candidate phrases and the learned labeller (labeller.py), all offline on CPU.
+`SRLBackend` is the plug-in point; `make_backend(name)` builds one by name:
+- "transformer" (default): TransformerSRL, a fine-tuned MiniLM encoder that finds the predicates and tags their
+  arguments itself (transformer_srl.py);
+- "spacy": SpacySRL, spaCy's dependency parse, candidate phrases and the learned labeller (labeller.py), or
+  hand-written rules (`rules=True`).
+All offline, on the CPU or a GPU.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from hgr.parsing.labeller import DEFAULT_WEIGHTS, RoleLabeller
 from hgr.parsing.spacy_nlp import SPACY_PACKAGE, load_spacy, parse_tokens
 
 SRLOutput = dict[str, Any]   # {"words": [...], "verbs": [{"verb", "description", "tags"}]}
+BACKENDS = ("transformer", "spacy")
+DEFAULT_BACKEND = "spacy"   # "transformer" once its weights ship
 
 
 @runtime_checkable
@@ -38,8 +44,20 @@ def frame_tags(n_words: int, verb: int, arguments: Sequence[tuple[int, int, str]
     return tags
 
 
+def make_backend(name: str = DEFAULT_BACKEND, weights: str | None = None, rules: bool = False) -> SRLBackend:
+    """The backend called `name`, with its shipped weights unless `weights` names a file."""
+    if name == "transformer":
+        from hgr.parsing.transformer_srl import TransformerSRL
+        return TransformerSRL.load(weights)
+    if name == "spacy":
+        return SpacySRL(weights=None if rules else (weights or str(DEFAULT_WEIGHTS)))
+    raise ValueError(f"unknown SRL backend {name!r}: choose one of {', '.join(BACKENDS)}")
+
+
 class SpacySRL:
-    """Default backend: spaCy dependency parse -> candidate phrases -> learned role labeller."""
+    """spaCy dependency parse -> candidate phrases -> learned role labeller."""
+
+    name = "spacy"
 
     def __init__(self, weights: str | None = str(DEFAULT_WEIGHTS), package: str = SPACY_PACKAGE,
                  batch_size: int = 256):

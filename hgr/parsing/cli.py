@@ -21,8 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", help="text file, one sentence per line")
     parser.add_argument("--from-srl", dest="from_srl", help="AllenNLP output file {sentence: srl_output}")
     parser.add_argument("--out", help="write {sentence: [graph_nodes, graph_edges]} to this JSON file")
-    parser.add_argument("--batch-size", type=int, default=256, help="sentences per spaCy batch")
-    parser.add_argument("--rules", action="store_true", help="hand-written role rules instead of the labeller")
+    parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
+    from hgr.parsing.backend import BACKENDS, DEFAULT_BACKEND
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                        help=f"transformer: the fine-tuned MiniLM SRL tagger; spacy: spaCy's parse and the candidate "
+                        f"labeller (default {DEFAULT_BACKEND})")
+    parser.add_argument("--rules", action="store_true", help="spacy backend with hand-written role rules")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -31,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
         raise ParseError("give exactly one of: a sentence, --file FILE, --from-srl FILE")
     if args.from_srl:
         return _write(_from_srl(Path(args.from_srl)), args.out)
-    parser = _parser(args.rules)
+    parser = _parser(args.backend, args.rules)
     if args.sentence is not None:
         graph = parser.parse(args.sentence)
         if args.out:
@@ -41,10 +45,10 @@ def main(args: argparse.Namespace) -> int:
     return _write(_from_file(parser, Path(args.file), args.batch_size), args.out)
 
 
-def _parser(rules: bool):
+def _parser(backend: str, rules: bool):
     from hgr.parsing.backend import SpacySRL
     from hgr.parsing.parser import SentenceParser, default_parser
-    return SentenceParser(SpacySRL(weights=None)) if rules else default_parser()
+    return SentenceParser(SpacySRL(weights=None)) if rules else default_parser(backend)
 
 
 def _from_file(parser, path: Path, batch_size: int) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hgr.errors import ParseError
 from hgr.graph import RoleGraph
-from hgr.parsing.backend import SpacySRL, SRLBackend
+from hgr.parsing.backend import DEFAULT_BACKEND, SpacySRL, SRLBackend, make_backend
 from hgr.parsing.frames import augment_with_noun_chunks, build_role_graph, check_srl_output
 from hgr.parsing.normalize import normalize_caption
 from hgr.parsing.spacy_nlp import add_pos, load_spacy, parse_tokens
@@ -26,7 +26,7 @@ class SentenceParser:
 
     def __init__(self, backend: SRLBackend | None = None, config: ParserConfig | None = None):
         self.config = config or ParserConfig()
-        self.backend = backend or SpacySRL()
+        self.backend = backend or make_backend(DEFAULT_BACKEND)
 
     def tokens(self, sentence: str) -> list[str]:
         """The words the graph indexes: normalised, whitespace-split, truncated to max_words."""
@@ -64,10 +64,42 @@ class SentenceParser:
         return graph
 
 
-@functools.lru_cache(maxsize=1)
-def default_parser() -> SentenceParser:
-    """The process-wide parser (spaCy and the labeller weights load once)."""
-    return SentenceParser()
+@functools.lru_cache(maxsize=2)
+def default_parser(backend: str = DEFAULT_BACKEND) -> SentenceParser:
+    """The process-wide parser of a backend with its shipped weights (loaded once)."""
+    return SentenceParser(make_backend(backend))
+
+
+@functools.lru_cache(maxsize=4)
+def parser_id(backend: str = DEFAULT_BACKEND) -> str:
+    """What made a set of role graphs: the backend's name and the first 12 hex digits of its weights' sha256.
+
+    Collections record it in their manifest and checkpoints in their card; graphs of one id are the same for
+    the same sentence, so a query is parsed like the captions a model was trained on when the ids agree.
+    """
+    import hashlib
+    from pathlib import Path
+
+    if backend == "transformer":
+        from hgr.parsing.transformer_srl import DEFAULT_TRANSFORMER_WEIGHTS as weights
+    elif backend == "spacy":
+        from hgr.parsing.labeller import DEFAULT_WEIGHTS as weights
+    else:
+        raise ValueError(f"unknown SRL backend {backend!r}")
+    path = Path(weights)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "missing"
+    return f"{backend}:{digest}"
+
+
+def parser_mismatch(recorded: str | None, what: str, backend: str = DEFAULT_BACKEND) -> str | None:
+    """A warning when `what` (a collection's graphs, a checkpoint's training captions) was parsed by another
+    parser than the one queries get now; None when they agree."""
+    current = parser_id(backend)
+    if recorded == current:
+        return None
+    made = f"by {recorded}" if recorded else "by a parser it does not record (made before parsers were recorded)"
+    return (f"{what} was parsed {made}, queries now by {current}: their graphs can differ for the same "
+            "sentence; re-parse the captions (hgr parse --file) or retrain so both use one parser")
 
 
 def graph_from_srl(srl: dict) -> RoleGraph:

@@ -11,7 +11,8 @@ import collections
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hgr.parsing.conll import read_conll
+from hgr.parsing.backend import BACKENDS, DEFAULT_BACKEND
+from hgr.parsing.conll import GoldSentence, read_conll
 from hgr.parsing.frames import frame_arguments
 
 
@@ -47,10 +48,15 @@ def frame_spans(tags: list[str]) -> set[tuple[int, int, str]]:
 
 
 def evaluate(gold_path: str | Path, backend=None, limit: int | None = None) -> SRLScores:
-    """Run `backend` (an SRLBackend; default SpacySRL) on the gold tokens and count per-role matches."""
-    from hgr.parsing.backend import SpacySRL
-    backend = backend or SpacySRL()
-    sentences = read_conll(gold_path)[:limit]
+    """Run `backend` (an SRLBackend; default: the default parser's) on the gold tokens; per-role matches."""
+    if backend is None:
+        from hgr.parsing.backend import make_backend
+        backend = make_backend()
+    return score_sentences(read_conll(gold_path)[:limit], backend)
+
+
+def score_sentences(sentences: list[GoldSentence], backend) -> SRLScores:
+    """Per-role matches of `backend`'s frames against the gold sentences' verbal predicates."""
     outputs = backend.predict([s.words for s in sentences])
     scores = SRLScores()
     for sent, out in zip(sentences, outputs):
@@ -89,14 +95,21 @@ def format_report(scores: SRLScores) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gold", help="CoNLL-2012 gold file (.gold_conll or .gz); tokens are used as given")
-    parser.add_argument("--weights", default=None, help="labeller weights (.npz; default: the shipped model)")
-    parser.add_argument("--rules", action="store_true", help="score the hand-written rules instead of the model")
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                        help=f"which parser to score (default {DEFAULT_BACKEND})")
+    parser.add_argument("--weights", default=None, help="the backend's weights file (default: the shipped one)")
+    parser.add_argument("--rules", action="store_true", help="spaCy backend with the hand-written role rules")
+    parser.add_argument("--caption-form", action="store_true",
+                        help="score the gold sentences as captions reach the parser (normalize_caption per token)")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences only")
 
 
 def main(args: argparse.Namespace) -> int:
-    from hgr.parsing.backend import SpacySRL
-    from hgr.parsing.labeller import DEFAULT_WEIGHTS
-    backend = SpacySRL(weights=None if args.rules else (args.weights or str(DEFAULT_WEIGHTS)))
-    print(format_report(evaluate(args.gold, backend, args.limit)))
+    from hgr.parsing.backend import make_backend
+    backend = make_backend("spacy" if args.rules else args.backend, weights=args.weights, rules=args.rules)
+    sentences = read_conll(args.gold)[:args.limit]
+    if args.caption_form:
+        from hgr.parsing.transformer_train import caption_form
+        sentences = [caption_form(s) for s in sentences]
+    print(format_report(score_sentences(sentences, backend)))
     return 0

@@ -1,7 +1,9 @@
-"""`hgr srl-train`: train the argument labeller on CoNLL-2012 PropBank gold (verbal predicates).
+"""`hgr srl-train`: train a semantic role parser on CoNLL-2012 PropBank gold (verbal predicates).
 
-    gunzip -c /work/shared/data/srl/ewt_train.gold_conll.gz > /tmp/ewt_train.gold_conll
-    hgr srl-train --train /tmp/ewt_train.gold_conll --out hgr/parsing/srl_model.npz
+    hgr srl-train --backend transformer --train ewt_train.gold_conll.gz --dev ewt_dev.gold_conll   # default parser
+    hgr srl-train --backend spacy --train ewt_train.gold_conll.gz --out hgr/parsing/srl_model.npz
+
+`--backend transformer` fine-tunes the transformer tagger (transformer_train.py). `--backend spacy`, below:
 
 Candidates come from spaCy's parse of the gold tokens (candidates.py); a candidate's target is the gold role of
 the argument with exactly its span, else NONE. Multinomial logistic regression on hashed features (torch, CPU).
@@ -110,21 +112,46 @@ def fit(sentences: list[GoldSentence], docs, cfg: TrainConfig, log=print) -> Rol
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from hgr.parsing.backend import BACKENDS
+    parser.add_argument("--backend", choices=BACKENDS, default="transformer",
+                        help="transformer: the MiniLM tagger (default); spacy: the candidate labeller")
     parser.add_argument("--train", required=True, help="CoNLL-2012 gold file (.gold_conll or .gz)")
-    parser.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="weights file to write (.npz)")
-    parser.add_argument("--iterations", type=int, default=TrainConfig.iterations)
-    parser.add_argument("--l2", type=float, default=TrainConfig.l2)
-    parser.add_argument("--buckets", type=int, default=TrainConfig.n_buckets, help="hashed feature rows")
-    parser.add_argument("--dev", help="optional gold file to score after training")
+    parser.add_argument("--out", default=None, help="weights file to write (default: the shipped file's path)")
+    parser.add_argument("--dev", help="gold file to score after training (transformer: after every epoch, "
+                        "keeping the best epoch)")
+    parser.add_argument("--epochs", type=int, default=None, help="transformer: passes over the training set")
+    parser.add_argument("--tuned-layers", type=int, default=None, help="transformer: top encoder layers fine-tuned")
+    parser.add_argument("--device", default="auto", help="transformer: auto (a GPU if any), cpu, cuda")
+    parser.add_argument("--iterations", type=int, default=TrainConfig.iterations, help="spacy: L-BFGS iterations")
+    parser.add_argument("--l2", type=float, default=TrainConfig.l2, help="spacy: L2 penalty")
+    parser.add_argument("--buckets", type=int, default=TrainConfig.n_buckets, help="spacy: hashed feature rows")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.backend == "transformer":
+        return _main_transformer(args)
+    out = args.out or str(DEFAULT_WEIGHTS)
     cfg = TrainConfig(iterations=args.iterations, n_buckets=args.buckets, l2=args.l2)
     labeller = train(args.train, cfg)
-    labeller.save(args.out)
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.2f} MB, roles: {' '.join(labeller.roles)})")
+    labeller.save(out)
+    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB, roles: {' '.join(labeller.roles)})")
     if args.dev:
         from hgr.parsing.backend import SpacySRL
         from hgr.parsing.srl_eval import evaluate, format_report
-        print(format_report(evaluate(args.dev, SpacySRL(weights=args.out))))
+        print(format_report(evaluate(args.dev, SpacySRL(weights=out))))
+    return 0
+
+
+def _main_transformer(args: argparse.Namespace) -> int:
+    from hgr.parsing import transformer_train as tt
+    from hgr.parsing.srl_eval import evaluate, format_report
+    from hgr.parsing.transformer_srl import DEFAULT_TRANSFORMER_WEIGHTS, TaggerConfig
+    out = args.out or str(DEFAULT_TRANSFORMER_WEIGHTS)
+    cfg = tt.TransformerTrainConfig(**({"epochs": args.epochs} if args.epochs else {}))
+    tagger = TaggerConfig(**({"tuned_layers": args.tuned_layers} if args.tuned_layers is not None else {}))
+    t0 = time.time()
+    backend = tt.train(args.train, out, cfg, tagger, dev_path=args.dev, device=args.device)
+    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB) in {(time.time() - t0) / 60:.1f} min")
+    if args.dev:
+        print(format_report(evaluate(args.dev, backend)))
     return 0
