@@ -121,6 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "keeping the best epoch)")
     parser.add_argument("--epochs", type=int, default=None, help="transformer: passes over the training set")
     parser.add_argument("--tuned-layers", type=int, default=None, help="transformer: top encoder layers fine-tuned")
+    parser.add_argument("--predicate-layers", type=int, default=None,
+                        help="transformer: top encoder layers run again per predicate, its pieces marked")
     parser.add_argument("--device", default="auto", help="transformer: auto (a GPU if any), cpu, cuda")
     parser.add_argument("--iterations", type=int, default=TrainConfig.iterations, help="spacy: L-BFGS iterations")
     parser.add_argument("--l2", type=float, default=TrainConfig.l2, help="spacy: L2 penalty")
@@ -148,7 +150,8 @@ def _main_transformer(args: argparse.Namespace) -> int:
     from hgr.parsing.transformer_srl import DEFAULT_TRANSFORMER_WEIGHTS, TaggerConfig
     out = args.out or str(DEFAULT_TRANSFORMER_WEIGHTS)
     cfg = tt.TransformerTrainConfig(**({"epochs": args.epochs} if args.epochs else {}))
-    tagger = TaggerConfig(**({"tuned_layers": args.tuned_layers} if args.tuned_layers is not None else {}))
+    given = {"tuned_layers": args.tuned_layers, "predicate_layers": args.predicate_layers}
+    tagger = TaggerConfig(**{k: v for k, v in given.items() if v is not None})
     t0 = time.time()
     backend = tt.train(args.train, out, cfg, tagger, dev_path=args.dev, device=args.device)
     print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB) in {(time.time() - t0) / 60:.1f} min")

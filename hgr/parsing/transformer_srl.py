@@ -39,7 +39,8 @@ class TaggerConfig:
     tuned_layers: int = 4          # top encoder layers fine-tuned (and shipped); the rest come from the package
     lstm_hidden: int = 192         # per direction, argument BiLSTM
     lstm_layers: int = 2
-    indicator_dim: int = 16        # embedding of "this word is the predicate"
+    indicator_dim: int = 16        # embedding of "this word is the predicate" (argument BiLSTM input)
+    predicate_layers: int = 4      # top encoder layers run again per predicate, its pieces marked (0: none)
     dropout: float = 0.1
     tags: list[str] = field(default_factory=list)   # BIO argument tags; "O" first
 
@@ -69,14 +70,29 @@ def load_encoder():
     import transformers
     from transformers import BertModel, BertTokenizerFast
     transformers.logging.set_verbosity_error()          # the unused pooler weights are reported otherwise
+    transformers.logging.disable_progress_bar()         # and a bar per load
     folder = encoder_dir()
     tokenizer = BertTokenizerFast.from_pretrained(str(folder), local_files_only=True)
     encoder = BertModel.from_pretrained(str(folder), add_pooling_layer=False, local_files_only=True)
     return encoder, tokenizer
 
 
+@dataclass
+class SentenceStates:
+    """One encoder pass over a batch of sentences."""
+    words: torch.Tensor                    # [B, W, H] the last layer at each word's first piece
+    below: torch.Tensor | None             # [B, L, H] word pieces entering the per-predicate layers (if any)
+    mask: torch.Tensor | None              # the encoder's attention mask for those layers (None: no padding)
+    first_piece: torch.Tensor              # [B, W] index of each word's first piece
+
+
 class SRLTagger(nn.Module):
-    """Encoder + predicate head + per-predicate argument BiLSTM tagger."""
+    """Encoder + predicate head + per-predicate argument tagger.
+
+    With `predicate_layers` = k > 0, the top k encoder layers run again for each predicate, on the word pieces
+    below them plus an embedding that marks the predicate's pieces, so the encoder itself reads the sentence
+    relative to that predicate (as BERT-SRL does with the predicate in its input), at k/n of a pass per predicate.
+    """
 
     def __init__(self, encoder: nn.Module, cfg: TaggerConfig):
         super().__init__()
@@ -86,6 +102,8 @@ class SRLTagger(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.predicate = nn.Linear(hidden, 1)
         self.indicator = nn.Embedding(2, cfg.indicator_dim)
+        self.marker = nn.Embedding(2, hidden)                               # "this piece is the predicate"
+        nn.init.zeros_(self.marker.weight)                                   # starts as the plain encoder
         self.lstm = nn.LSTM(2 * hidden + cfg.indicator_dim, cfg.lstm_hidden, cfg.lstm_layers, batch_first=True,
                             bidirectional=True, dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0)
         self.tagger = nn.Linear(2 * cfg.lstm_hidden, len(cfg.tags))
@@ -94,26 +112,54 @@ class SRLTagger(nn.Module):
         """Parameter name prefixes that are trained and saved (the top encoder layers and every head)."""
         n = self.encoder.config.num_hidden_layers
         layers = [f"encoder.encoder.layer.{i}." for i in range(n - self.cfg.tuned_layers, n)]
-        return layers + ["predicate.", "indicator.", "lstm.", "tagger."]
+        return layers + ["predicate.", "indicator.", "marker.", "lstm.", "tagger."]
 
-    def words(self, pieces: dict[str, torch.Tensor], first_piece: torch.Tensor) -> torch.Tensor:
-        """Word pieces -> one vector per word, its first piece. first_piece: [B, W] -> [B, W, H]."""
-        hidden = self.encoder(input_ids=pieces["input_ids"], attention_mask=pieces["attention_mask"],
-                              token_type_ids=torch.zeros_like(pieces["input_ids"])).last_hidden_state
+    def encode(self, pieces: dict[str, torch.Tensor], first_piece: torch.Tensor) -> SentenceStates:
+        """Word pieces -> one vector per word (its first piece), and what the per-predicate layers start from."""
+        from transformers.masking_utils import create_bidirectional_mask
+        bert = self.encoder
+        hidden = bert.embeddings(input_ids=pieces["input_ids"], token_type_ids=torch.zeros_like(pieces["input_ids"]))
+        mask = create_bidirectional_mask(config=bert.config, inputs_embeds=hidden,
+                                         attention_mask=pieces["attention_mask"])
+        layers = bert.encoder.layer
+        below = None
+        for i, layer in enumerate(layers):
+            if i == len(layers) - self.cfg.predicate_layers:
+                below = hidden                                              # [B, L, H]
+            hidden = layer(hidden, attention_mask=mask)
+        words = self._at_words(hidden, first_piece)
+        return SentenceStates(words, below, mask, first_piece)
+
+    def _at_words(self, hidden: torch.Tensor, first_piece: torch.Tensor) -> torch.Tensor:
         index = first_piece.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
-        return self.dropout(hidden.gather(1, index))                     # [B, W, H]
+        return self.dropout(hidden.gather(1, index))                         # [B, W, H]
 
-    def predicate_logits(self, words: torch.Tensor) -> torch.Tensor:
-        return self.predicate(words).squeeze(-1)                          # [B, W]
+    def predicate_logits(self, states: SentenceStates) -> torch.Tensor:
+        return self.predicate(states.words).squeeze(-1)                      # [B, W]
 
-    def argument_logits(self, words: torch.Tensor, sentence: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
-        """words [B, W, H]; one row per predicate: its sentence [P] and word index [P] -> tag scores [P, W, T]."""
-        rows = words[sentence]                                            # [P, W, H]
-        verb = rows[torch.arange(len(predicate), device=rows.device), predicate]   # [P, H]
-        is_verb = torch.arange(rows.shape[1], device=rows.device)[None, :] == predicate[:, None]  # [P, W]
-        x = torch.cat([rows, verb[:, None, :].expand_as(rows), self.indicator(is_verb.long())], dim=-1)
-        out, _ = self.lstm(x)                                             # [P, W, 2 * lstm_hidden]
-        return self.tagger(self.dropout(out))                             # [P, W, T]
+    def predicate_words(self, states: SentenceStates, sentence: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
+        """The words as read relative to each predicate: its sentence [P] and word index [P] -> [P, W, H]."""
+        if not self.cfg.predicate_layers:
+            return states.words[sentence]                                    # [P, W, H]
+        first = states.first_piece[sentence]                                 # [P, W]
+        below = states.below[sentence]                                       # [P, L, H]
+        piece = first[torch.arange(len(predicate), device=first.device), predicate]   # [P] the predicate's piece
+        marked = torch.arange(below.shape[1], device=below.device)[None, :] == piece[:, None]   # [P, L]
+        hidden = below + self.marker(marked.long())
+        mask = states.mask[sentence] if states.mask is not None else None
+        layers = self.encoder.encoder.layer
+        for layer in layers[len(layers) - self.cfg.predicate_layers:]:
+            hidden = layer(hidden, attention_mask=mask)
+        return self._at_words(hidden, first)                                 # [P, W, H]
+
+    def argument_logits(self, states: SentenceStates, sentence: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
+        """One row per predicate: its sentence [P] and word index [P] -> tag scores [P, W, T]."""
+        words = self.predicate_words(states, sentence, predicate)           # [P, W, H]
+        verb = words[torch.arange(len(predicate), device=words.device), predicate]   # [P, H]
+        is_verb = torch.arange(words.shape[1], device=words.device)[None, :] == predicate[:, None]  # [P, W]
+        x = torch.cat([words, verb[:, None, :].expand_as(words), self.indicator(is_verb.long())], dim=-1)
+        out, _ = self.lstm(x)                                                # [P, W, 2 * lstm_hidden]
+        return self.tagger(self.dropout(out))                                # [P, W, T]
 
 
 def piece_batch(tokenizer, sentences: Sequence[Sequence[str]]) -> tuple[dict, torch.Tensor, torch.Tensor]:
@@ -197,9 +243,10 @@ class TransformerSRL:
         if state.get("encoder_sha256") != ENCODER_SHA256:
             raise ParseError(f"{path} was trained on another encoder ({state.get('encoder_sha256')!r})")
         encoder, tokenizer = load_encoder()
-        model = SRLTagger(encoder, TaggerConfig(**state["config"]))
+        model = SRLTagger(encoder, TaggerConfig(**{"predicate_layers": 0, **state["config"]}))   # 0 before the option
         report = model.load_state_dict({k: v.float() for k, v in state["weights"].items()}, strict=False)
-        absent = [k for k in report.missing_keys if k.startswith(tuple(model.tuned_prefixes()))]
+        absent = [k for k in report.missing_keys if k.startswith(tuple(model.tuned_prefixes()))
+                  and not (k.startswith("marker.") and not model.cfg.predicate_layers)]
         if report.unexpected_keys or absent:
             raise ParseError(f"{path} does not fit this model (unknown: {report.unexpected_keys[:3]}, "
                              f"missing: {absent[:3]}): retrain it with `hgr srl-train --backend transformer`")
@@ -226,12 +273,12 @@ class TransformerSRL:
         batch = [sentences[i] for i in nonempty]
         pieces, first, mask = piece_batch(self.tokenizer, batch)
         pieces = {k: v.to(self.device) for k, v in pieces.items()}
-        words = self.model.words(pieces, first.to(self.device))           # [B, W, H]
-        is_predicate = (self.model.predicate_logits(words) > 0).cpu() & mask   # [B, W]
+        states = self.model.encode(pieces, first.to(self.device))
+        is_predicate = (self.model.predicate_logits(states) > 0).cpu() & mask   # [B, W]
         sentence, predicate = is_predicate.nonzero(as_tuple=True)
         if len(sentence) == 0:
             return results
-        logp = torch.log_softmax(self.model.argument_logits(words, sentence.to(self.device),
+        logp = torch.log_softmax(self.model.argument_logits(states, sentence.to(self.device),
                                                             predicate.to(self.device)), -1).float().cpu().numpy()
         o = self.tags.index("O")
         for row, (b, p) in enumerate(zip(sentence.tolist(), predicate.tolist())):

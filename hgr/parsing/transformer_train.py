@@ -104,7 +104,7 @@ def step_loss(model: SRLTagger, tokenizer, batch: list[GoldSentence], tag_id: di
     pieces, first, mask = piece_batch(tokenizer, [s.words for s in batch])
     pieces = {k: v.to(device) for k, v in pieces.items()}
     mask = mask.to(device)
-    words = model.words(pieces, first.to(device))                        # [B, W, H]
+    states = model.encode(pieces, first.to(device))
     is_predicate = torch.zeros(mask.shape, device=device)
     sentence, predicate, gold = [], [], []
     for b, sent in enumerate(batch):
@@ -114,13 +114,13 @@ def step_loss(model: SRLTagger, tokenizer, batch: list[GoldSentence], tag_id: di
             sentence.append(b)
             predicate.append(p)
             gold.append(row + [-100] * (mask.shape[1] - len(row)))
-    logits = model.predicate_logits(words)
+    logits = model.predicate_logits(states)
     loss = nn.functional.binary_cross_entropy_with_logits(logits[mask], is_predicate[mask])
     if sentence:
         gold_t = torch.tensor(gold, device=device)                       # [P, W]
         rows = torch.tensor(sentence, device=device)
         gold_t[~mask[rows]] = -100                                        # words the encoder did not read
-        scores = model.argument_logits(words, rows, torch.tensor(predicate, device=device))   # [P, W, T]
+        scores = model.argument_logits(states, rows, torch.tensor(predicate, device=device))   # [P, W, T]
         loss = loss + nn.functional.cross_entropy(scores.flatten(0, 1), gold_t.flatten(), ignore_index=-100)
     return loss
 
