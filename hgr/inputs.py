@@ -1,7 +1,8 @@
 """Model inputs: a caption and its role graph -> node masks, roles and edges; frame features -> a padded batch.
 
 Follows the official reader exactly (spec section 1 (c), section 2): verbs then arguments in the graph's JSON
-order, first `num_verbs` V nodes and first `num_nouns` other nodes whose first word index is < max_words,
+order, first `num_verbs` V nodes and first `num_nouns` other nodes whose first word index is < max_words (and
+that cover a word of the sentence at all: the official reader would give such a node a slot and an empty mask),
 edges root->verb and verb<->argument, rel[target, source] row-normalised; words truncated to max_words and
 padded with EOS.
 """
@@ -54,7 +55,9 @@ def caption_inputs(sentence: str, graph: Sequence, vocab: Vocabulary, cfg: HGRCo
         return mask
 
     def usable(node: dict) -> bool:
-        return bool(node.get("spans")) and min(node["spans"]) < cfg.max_words
+        """The official rule (first word index < max_words), and a word of the sentence to read: a node whose
+        spans all lie past the sentence (a graph made for other text) would hold a slot with an empty mask."""
+        return bool(node.get("spans")) and min(node["spans"]) < cfg.max_words and bool(mask_of(node["spans"]).any())
 
     verb_nodes = [k for k, v in nodes.items() if v.get("role") == "V" and usable(v)][:cfg.num_verbs]
     noun_nodes = [k for k, v in nodes.items() if v.get("role") not in ("ROOT", "V") and usable(v)][:cfg.num_nouns]

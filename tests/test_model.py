@@ -201,3 +201,38 @@ def test_phrase_pooling_sum_is_the_mean_times_the_phrase_count():
     assert HGRConfig(phrase_pooling="sum").phrase_pooling == "sum"
     with pytest.raises(ValueError, match="phrase_pooling"):
         HGRConfig(phrase_pooling="max")
+
+
+def test_a_valid_phrase_in_any_slot_is_scored():
+    """Phrase slots need not fill in order: a valid phrase after an empty slot counts, and its alignment too."""
+    from hgr.model.matching import FrameStats, local_attentive_matching
+
+    torch.manual_seed(0)
+    stats = FrameStats.of(torch.randn(3, 5, 8), torch.ones(3, 5, dtype=torch.bool))
+    phrase = torch.randn(1, 1, 8)
+    first = torch.cat([phrase, torch.zeros(1, 1, 8)], dim=1)                 # [1, 2, 8]: phrase in slot 0
+    second = torch.cat([torch.zeros(1, 1, 8), phrase], dim=1)                # phrase in slot 1, slot 0 empty
+    expected, expected_phi = local_attentive_matching(stats, first, torch.tensor([[True, False]]), 4.0, True)
+    got, got_phi = local_attentive_matching(stats, second, torch.tensor([[False, True]]), 4.0, True)
+    assert (expected != 0).all()
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(got_phi[:, :, 1], expected_phi[:, :, 0])
+    assert torch.equal(got_phi[:, :, 0], torch.zeros(3, 1, 5))
+
+
+def test_a_node_past_the_end_of_the_sentence_takes_no_slot(setup):
+    """A graph node whose words all lie past the sentence (a graph made for other text) is dropped where inputs
+    are built, so the real verb after it gets the first action slot and a non-zero action score."""
+    vocab = setup
+    cfg = small_config()
+    words = "a man is playing the guitar".split()
+    g = graph(words, [("1", [3])], [("2", "ARG0", [0, 1], "1")])
+    g[0] = {"ROOT": g[0]["ROOT"], "0": {"role": "V", "spans": [12], "words": ["stage"]}, **g[0]}
+    item = caption_inputs(" ".join(words), g, vocab, cfg)
+    assert item.verb_nodes == ["1"]
+    assert item.verb_masks[0].tolist() == [False, False, False, True, False, False]
+    model = HGR(cfg).eval()
+    with torch.no_grad():
+        s = model.score(model.encode_video(torch.rand(3, 4, cfg.dim_fts), torch.tensor([4, 2, 1])),
+                        model.encode_text(collate_captions([item])))
+    assert (s.action != 0).all()

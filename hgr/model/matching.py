@@ -82,8 +82,14 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
     """
     bv, frames_n, dim = video.frames.shape
     bc, slots, _ = phrases.shape
-    p = max(int(valid.sum(1).max()) if bc else 0, 1)        # slots fill in order: later empty ones are skipped
-    phrases, valid = phrases[:, :p], valid[:, :p]
+    used = valid.any(0).nonzero().flatten() if bc else valid.new_zeros(0, dtype=torch.long)  # slots any caption fills
+    if len(used) == 0:
+        used = used.new_zeros(1)                                 # no phrase at all: one column of zero scores
+    p = len(used)
+    if bool((used == torch.arange(p, device=used.device)).all()):
+        phrases, valid = phrases[:, :p], valid[:, :p]            # the usual case, valid slots first: views
+    else:
+        phrases, valid = phrases[:, used], valid[:, used]
     columns = phrases.reshape(bc * p, dim)                                        # [Q, D]
     dots = frame_dots(video.frames.reshape(bv * frames_n, dim), columns).view(bc * p, bv, frames_n)  # v_f . c_q
     column_sq = columns.pow(2).sum(-1)[:, None, None]                             # [Q, 1, 1]
@@ -107,7 +113,7 @@ def local_attentive_matching(video: FrameStats, phrases: torch.Tensor, valid: to
     alignment = None
     if return_alignment:                                     # [Bv, Bc, slots, F], zero for empty slots
         alignment = phi.new_zeros(bv, bc, slots, frames_n)
-        alignment[:, :, :p] = phi.view(bc, p, bv, frames_n).permute(2, 0, 1, 3) * valid[None, :, :, None]
+        alignment[:, :, used] = phi.view(bc, p, bv, frames_n).permute(2, 0, 1, 3) * valid[None, :, :, None]
     return scores, alignment
 
 
