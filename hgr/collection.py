@@ -52,24 +52,37 @@ def _read_json(path: Path, what: str):
 
 
 def _read_done_log(path: Path) -> list[dict]:
-    """Entries of a staging done-log; a torn last line (killed mid-write) was never reported done: dropped."""
-    entries = []
+    """Entries of a staging done-log. A torn tail after the last newline (killed mid-write) was never reported
+    done: ignored. A damaged complete line is refused: the entries after it are finished work."""
     if not path.exists():
-        return entries
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if not (isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("file"), str)
-                    and isinstance(entry.get("num_frames"), int)):
-                raise CollectionError(f"{path}: damaged entry {line.strip()[:120]!r} (each line is "
-                                      '{"id", "file", "num_frames"}); remove the line or the staging folder')
-            entries.append(entry)
+        return []
+    data = path.read_bytes()
+    entries = []
+    for number, raw in enumerate(data[:data.rfind(b"\n") + 1].splitlines(), start=1):
+        try:
+            entry = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            entry = None
+        if not (isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("file"), str)
+                and isinstance(entry.get("num_frames"), int)):
+            raise CollectionError(f"{path}: damaged entry on line {number}, {raw[:120]!r} (each line is "
+                                  '{"id", "file", "num_frames"}); remove that line (its video is indexed again) '
+                                  "or the staging folder (every staged video is)")
+        entries.append(entry)
     return entries
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Cut a done-log after its last newline, so that the next entry starts a line of its own (a line appended
+    to a torn one would make both unreadable)."""
+    if not path.exists():
+        return
+    with open(path, "r+b") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def _is_role_graph(graph) -> bool:
@@ -427,6 +440,7 @@ class CollectionWriter:
             self._write_features([])                         # an empty but valid collection from the start
             _atomic_write_json(self.root / MANIFEST, self.manifest)
         self.dim, self.dtype = int(self.manifest["dim"]), self.manifest["dtype"]
+        _cut_torn_tail(self.staging / DONE_LOG)
         logged = [e for e in _read_done_log(self.staging / DONE_LOG) if (self.staging / e["file"]).exists()]
         self._pending = [e for e in logged if e["id"] not in self.manifest["frame_counts"]]
         self._stale = [e["file"] for e in logged if e["id"] in self.manifest["frame_counts"]]  # committed already

@@ -200,3 +200,34 @@ def test_commit_killed_at_any_step_loses_nothing(tmp_path, monkeypatch, crash_at
         make_collection(tmp_path / "c", {})
     with h5py.File(tmp_path / "c" / "features.h5") as f:
         assert sorted(f) == sorted(feature_key(v) for v in videos)
+
+
+def test_a_torn_log_line_loses_no_later_work(tmp_path):
+    """A kill that tears the done-log's first line, then a resumed run that stages two videos and is killed
+    before its commit: the next run commits both (the torn tail is cut before anything is appended)."""
+    videos = random_videos(2)
+    make_collection(tmp_path / "c", {})
+    staging = tmp_path / "c" / "staging"
+    staging.mkdir(exist_ok=True)
+    (staging / "done.log").write_text('{"id": "torn", "fi')                 # killed mid-write of the first line
+    w = make_collection(tmp_path / "c", videos, commit=False)              # resumed, then killed before commit
+    w._lock.close()
+    make_collection(tmp_path / "c", {})                                    # the next run commits what is staged
+    coll = Collection.open(tmp_path / "c")
+    assert coll.video_ids == list(videos)
+    for vid, f in videos.items():
+        np.testing.assert_allclose(coll.features(vid), f, rtol=1e-3)
+
+
+def test_a_damaged_log_line_in_the_middle_is_refused(tmp_path):
+    videos = random_videos(2)
+    w = make_collection(tmp_path / "c", videos, commit=False)
+    w._lock.close()
+    log = tmp_path / "c" / "staging" / "done.log"
+    first, second = log.read_text().splitlines(keepends=True)
+    log.write_text(first + '{"id": "v9", "fi\n' + second)                  # finished work after a bad line
+    with pytest.raises(CollectionError, match=r"done.log: damaged entry on line 2, .*remove that line"):
+        Collection.open(tmp_path / "c")
+    with pytest.raises(CollectionError, match="damaged entry on line 2"):
+        make_collection(tmp_path / "c", {})
+    assert sorted(p.name for p in log.parent.glob("*.npz")) == ["00000001.npz", "00000002.npz"]   # nothing deleted
