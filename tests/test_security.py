@@ -5,8 +5,8 @@ The app here (tests/appfixture.py::guarded_app) is started as a user would start
 guard that blocks and logs any connection to a non-loopback address and any name lookup.
 
 Covered in tests/test_app.py and cited by docs/security.md: only the collection's video folder is served
-(test_only_the_video_folder_is_served), the upload size limit (test_upload_over_the_size_limit), uploads deleted
-after use (test_bad_uploads, test_good_upload_is_deleted).
+(test_only_the_video_folder_is_served), the upload size limit (test_upload_over_the_size_limit); uploads swept
+by gradio (tests/test_upload_claims.py).
 """
 from __future__ import annotations
 
@@ -103,14 +103,16 @@ def test_nothing_outside_the_video_folder_is_served(app, path):
         link.unlink()
 
 
-def test_no_upload_stays_on_the_server(client, app):
+def test_nothing_but_the_upload_stays_on_the_server(client, app):
     """After uploads (good and broken), the app's temporary folder holds only gradio's copies of collection videos
-    it showed in the gallery, byte for byte (and an empty file gradio makes): nothing a user sent."""
+    it showed in the gallery and the uploads themselves, byte for byte (swept by gradio within two hours,
+    tests/test_upload_claims.py), and an empty file gradio makes: nothing made from what a user sent."""
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
     upload = app.tmp.parent / f"mine-{app.port}.mp4"
-    upload.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)              # a broken upload
+    sent = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20                           # a broken upload
+    upload.write_bytes(sent)
     try:
         with pytest.raises(AppError):
             client.predict(handle_file(str(upload)), 2, api_name="/captions")
@@ -118,6 +120,7 @@ def test_no_upload_stays_on_the_server(client, app):
         upload.unlink()
     client.predict("a green bar sweeps over a yellow wall", 3, api_name="/ui_search")       # fills the gallery cache
     originals = {f"{vid}.mp4": (app_data() / "videos" / f"{vid}.mp4").read_bytes() for vid in CLIPS}
+    originals[upload.name] = sent
     for p in app.tmp.rglob("*"):
         if p.is_file() and p.stat().st_size:                  # gradio leaves an empty tmpXXXX file: no user data
             assert p.name in originals and p.read_bytes() == originals[p.name], \

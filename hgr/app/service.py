@@ -10,10 +10,7 @@ message says what was wrong and what to do (the UI shows it, the API returns it)
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,10 +303,11 @@ class DemoService:
                             "alignment": alignment_json(ranked, i, inputs)})
         return ranked, {"results": results}
 
-    def captions(self, video: str | Path, top_k: int | None = None, delete: bool = False) -> dict:
-        """Video to text for an uploaded clip file; with delete=True the file is removed afterwards."""
-        with claimed_upload(video, delete) as path:
-            return self.captions_for_features(self.clip_features(path), top_k)[1]
+    def captions(self, video: str | Path, top_k: int | None = None) -> dict:
+        """Video to text for an uploaded clip file. The file is left in place: byte-identical uploads share one
+        path in gradio's upload folder, so a request cannot know whether a queued one still needs it; gradio's
+        cache sweep (`delete_cache` in `hgr.app.ui.build`) deletes uploads."""
+        return self.captions_for_features(self.clip_features(video), top_k)[1]
 
     def caption_graph(self, caption: str) -> dict:
         """Graph of one of the collection's captions (for labelling its alignment rows)."""
@@ -332,37 +330,3 @@ class DemoService:
              config: AppConfig | None = None) -> DemoService:
         ids = collection.split(split) if split else None
         return cls(collection, checkpoint, ids, config)
-
-
-def is_upload(path: str | Path, upload_dir: str | Path) -> bool:
-    """True when `path` lies inside the web server's upload folder (only such files are ever deleted)."""
-    try:
-        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(upload_dir))
-    except (OSError, ValueError):
-        return False
-
-
-_claims: dict[str, int] = {}
-_claims_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def claimed_upload(path: str | Path, delete: bool):
-    """Use an uploaded file, then delete it once no request that holds it is still running.
-
-    The web server stores byte-identical uploads at one path, so two users sending the same clip at once share a
-    file: each request counts itself in while it works, and only the last one out deletes the upload.
-    """
-    key = os.path.realpath(path)
-    if delete:
-        with _claims_lock:
-            _claims[key] = _claims.get(key, 0) + 1
-    try:
-        yield Path(path)
-    finally:
-        if delete:
-            with _claims_lock:
-                _claims[key] -= 1
-                if not _claims[key]:
-                    del _claims[key]
-                    Path(key).unlink(missing_ok=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from hgr.app import viz
 from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
@@ -40,7 +39,7 @@ def header_html(service: DemoService) -> str:
 
 def build(service: DemoService) -> gr.Blocks:
     """The whole page for one service."""
-    views = Views(service, get_upload_folder())
+    views = Views(service)
     k_default, k_max = service.config.top_k, service.config.max_top_k
     layers = [f"layer {i + 1}" for i in range(service.cfg.gcn_layers)]
     empty = viz.empty_figure
@@ -100,7 +99,7 @@ def build(service: DemoService) -> gr.Blocks:
                         gr.Markdown(f"{', '.join(e[1:] for e in UPLOAD_EXTENSIONS)}; up to "
                                     f"{_duration(limits.max_duration_s)} and {limits.max_upload_mb:g} MB. The clip is "
                                     "sampled and its features extracted exactly as the collection was indexed; "
-                                    "uploads are deleted from the server after use.", elem_classes="note")
+                                    "uploads are deleted from the server within two hours.", elem_classes="note")
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=["#", "caption", "video", *views_levels()],
                                              label="Captions ranked for the clip (click a row for its alignment)",

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import functools
 import html
-from pathlib import Path
 
 import gradio as gr
 
 from hgr.app import viz
-from hgr.app.service import DemoService, claimed_upload, is_upload
+from hgr.app.service import DemoService
 from hgr.errors import HGRError
 
 LEVELS = ("event", "action", "entity", "fused")
@@ -66,9 +65,8 @@ def layer_index(choice: str | None) -> int:
 class Views:
     """Callbacks bound to one DemoService."""
 
-    def __init__(self, service: DemoService, upload_dir: str | Path) -> None:
+    def __init__(self, service: DemoService) -> None:
         self.service = service
-        self.upload_dir = upload_dir
 
     # ---------------------------------------------------------------------------------------------- text -> video
     def search(self, query: str, top_k: float) -> tuple:
@@ -115,13 +113,12 @@ class Views:
     def _captions(self, upload, pick, top_k, progress) -> tuple:
         service = self.service
         if upload:
-            with claimed_upload(upload, is_upload(upload, self.upload_dir)) as path:   # deleted after use
-                progress(0.05, desc="checking the file")
-                service.check_upload(path)
-                progress(0.15, desc=f"decoding frames and extracting {service.collection.dim}-d features")
-                features = service.clip_features(path)
-                progress(0.7, desc="thumbnails of the sampled frames")
-                thumbs = service.upload_thumbnails(path)
+            progress(0.05, desc="checking the file")
+            path = service.check_upload(upload)            # left in place: gradio's cache sweep deletes uploads
+            progress(0.15, desc=f"decoding frames and extracting {service.collection.dim}-d features")
+            features = service.clip_features(path)
+            progress(0.7, desc="thumbnails of the sampled frames")
+            thumbs = service.upload_thumbnails(path)
             name = path.name
         elif pick:
             progress(0.1, desc="reading the collection's features")
@@ -170,10 +167,10 @@ class Views:
         return user_errors(self.service.search)(query, top_k)
 
     def api_captions(self, video: str | None, top_k: float) -> dict:
-        """/captions: the collection's captions ranked for an uploaded clip (deleted after use)."""
+        """/captions: the collection's captions ranked for an uploaded clip."""
         if not video:
             raise gr.Error("no video file was sent: pass handle_file('clip.mp4')")
-        return user_errors(self.service.captions)(video, top_k, delete=is_upload(video, self.upload_dir))
+        return user_errors(self.service.captions)(video, top_k)
 
     def api_parse(self, sentence: str) -> dict:
         """/parse: a sentence's graph and per-layer graph attention."""
