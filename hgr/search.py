@@ -284,13 +284,18 @@ class Searcher:
             parts.append(store_frames(part, self.storage))        # batch by batch: no float32 copy of the whole
         return _cat_index(parts)
 
-    def inputs(self, sentences: Sequence[str]) -> list[CaptionInputs]:
-        return [caption_inputs(s, self.graphs(s), self.checkpoint.vocab, self.cfg) for s in sentences]
+    def inputs(self, sentences: Sequence[str], graphs: Sequence[list] | None = None) -> list[CaptionInputs]:
+        """Model inputs of `sentences`, with their role graphs `graphs` (official JSON) or else `self.graphs`'."""
+        if graphs is None:
+            graphs = [self.graphs(s) for s in sentences]
+        return [caption_inputs(s, g, self.checkpoint.vocab, self.cfg) for s, g in zip(sentences, graphs, strict=True)]
 
     @torch.no_grad()
-    def encode_captions(self, sentences: Sequence[str], cache: str | Path | None = None) -> Encoded:
-        """Encode captions in batches; with `cache`, the embeddings are read from / written to that file."""
-        items = self.inputs(sentences)
+    def encode_captions(self, sentences: Sequence[str], cache: str | Path | None = None,
+                        graphs: Sequence[list] | None = None) -> Encoded:
+        """Encode captions in batches (with their role `graphs` when already known, else looked up); with `cache`,
+        the embeddings are read from / written to that file."""
+        items = self.inputs(sentences, graphs)
         key = hashlib.sha256("\n".join(sentences).encode()).hexdigest()
         if cache is not None and Path(cache).is_file():
             try:
@@ -410,13 +415,15 @@ class Searcher:
         return min(n, 2 * next((p for p in pools if curve[p] >= target), n)), curve
 
     @torch.no_grad()
-    def search(self, sentence: str, top_k: int = 10, pool: int | None = None) -> tuple[Ranked, QueryTrace]:
+    def search(self, sentence: str, top_k: int = 10, pool: int | None = None,
+               graph: list | None = None) -> tuple[Ranked, QueryTrace]:
         """Rank the indexed videos for one (already normalised) sentence by fused score, best first.
 
+        `graph`: the sentence's role graph (official JSON) when the caller has it already, else looked up (parsed).
         Exact over every video by default; with `pool`, two-stage: the `pool` videos whose first-stage keys best
         match the caption (FAISS), re-ranked by the exact fused score.
         """
-        encoded = self.encode_captions([sentence])
+        encoded = self.encode_captions([sentence], graphs=None if graph is None else [graph])
         if pool is None or pool >= len(self.video_ids):
             fused = torch.from_numpy(self.score_encoded(encoded.text)["fused"][:, 0])
             order = _top(fused, top_k).to(self.device)

@@ -267,3 +267,26 @@ def test_hgr_search_command_line_two_stage(world, tmp_path, capsys):
     assert "search: exact over all 200 videos" in capsys.readouterr().out
     assert main([*args, "--search", "two-stage", "--pool", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_the_app_parses_a_typed_query_once(world, monkeypatch):
+    """service.search and service.parse hand the graph `prepare` made to the searcher instead of parsing again."""
+    import hgr.parsing
+    from hgr.app.service import DemoService
+
+    collection, ckpt = world
+    service = DemoService(collection, ckpt)
+    calls = []
+    real = hgr.parsing.parse
+
+    def counted(sentence, *args, **kwargs):
+        calls.append(sentence)
+        return real(sentence, *args, **kwargs)
+
+    monkeypatch.setattr(hgr.parsing, "parse", counted)
+    query = "a dog is chasing a cat on the grass"                 # not one of the collection's captions
+    assert query not in collection.role_graphs
+    out = service.search(query, 3)
+    assert calls == [query] and len(out["results"]) == 3
+    service.parse(query)
+    assert calls == [query, query]

@@ -220,7 +220,7 @@ class DemoService:
         return Prepared(text, graph, warnings)
 
     def _trace(self, prepared: Prepared) -> tuple[QueryTrace, dict, list[str], list]:
-        encoded = self.searcher.encode_captions([prepared.text])
+        encoded = self.searcher.encode_captions([prepared.text], graphs=[prepared.graph.to_json()])
         from hgr.search import trace_of
         trace = trace_of(encoded, 0, prepared.text)
         graph = graph_json(prepared.graph, trace.inputs, self.cfg.num_verbs)
@@ -238,7 +238,7 @@ class DemoService:
         """Text to video: the collection's videos ranked by fused score (Eq. 13), with graph, attention, alignment."""
         prepared = self.prepare(query)
         k = self._top_k(top_k)
-        ranked, trace = self.searcher.search(prepared.text, k, pool=self.plan.pool)
+        ranked, trace = self.searcher.search(prepared.text, k, pool=self.plan.pool, graph=prepared.graph.to_json())
         graph = graph_json(prepared.graph, trace.inputs, self.cfg.num_verbs)
         ids, attention = attention_json(trace, graph)
         results = [{"video_id": vid, "rank": i + 1, "scores": scores_json(ranked, i),
