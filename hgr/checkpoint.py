@@ -18,6 +18,7 @@ import torch
 
 from hgr.errors import CheckpointError
 from hgr.model import HGR, HGRConfig
+from hgr.model.config import LEGACY_DEFAULTS
 from hgr.vocab import Vocabulary
 
 FORMAT = "hgr"
@@ -166,7 +167,7 @@ def load(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:
     if not isinstance(card, dict):
         raise CheckpointError(f"{path}: the model card must be a dictionary, found a {type(card).__name__}")
     try:
-        cfg = HGRConfig.from_dict(obj["config"])
+        cfg = HGRConfig.from_dict({**LEGACY_DEFAULTS, **obj["config"]})
         model = HGR(cfg)                     # wrong types or sizes in the config fail here, before any weight
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path} has an invalid config: {err}") from None

@@ -147,7 +147,8 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
     card = dict(card or {}, data={"collection": collection.name, "train_videos": len(train_ids),
                                   "train_pairs": len(pairs), "val_videos": len(val_ids),
                                   "parser": _graph_parser(collection)},
-                train=asdict(tcfg))
+                train=asdict(tcfg), loss={"equation": 14, "margin": cfg.margin,
+                                          "same_video_negatives": cfg.same_video_negatives})
     history: list[dict] = list(extra["history"])
     seconds = float(extra["seconds"])
     steps = math.ceil(len(pairs) / tcfg.batch_size)

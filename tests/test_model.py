@@ -236,3 +236,51 @@ def test_a_node_past_the_end_of_the_sentence_takes_no_slot(setup):
         s = model.score(model.encode_video(torch.rand(3, 4, cfg.dim_fts), torch.tensor([4, 2, 1])),
                         model.encode_text(collate_captions([item])))
     assert (s.action != 0).all()
+
+
+def _hand_loss(scores: list[list[float]], margin: float, pairs_to_skip: set[tuple[int, int]]) -> float:
+    """Eq. 14 written out: for each positive (i, i), the hardest hinge over its row and over its column."""
+    n = len(scores)
+    by_caption = by_video = 0.0
+    for i in range(n):
+        by_caption += max([max(0.0, margin + scores[i][j] - scores[i][i]) for j in range(n)
+                           if j != i and (i, j) not in pairs_to_skip] or [0.0])
+        by_video += max([max(0.0, margin + scores[j][i] - scores[i][i]) for j in range(n)
+                         if j != i and (j, i) not in pairs_to_skip] or [0.0])
+    return by_caption / n + by_video / n
+
+
+@pytest.mark.parametrize("same_video_negatives", [True, False])
+def test_training_loss_with_two_captions_of_one_video_in_the_batch(setup, same_video_negatives):
+    """The model's loss against Eq. 14 computed by hand on a batch where video A appears twice (pairs 0 and 2).
+    Official (the default): caption 2 is a negative of video A in row 0 too; the demo preset leaves it out."""
+    vocab = setup
+    assert HGRConfig().same_video_negatives and not preset("demo").same_video_negatives
+    cfg = small_config(same_video_negatives=same_video_negatives)
+    model = HGR(cfg).eval()                                       # eval: no dropout, so scores are repeatable
+    clip_a, clip_b = torch.rand(1, 4, cfg.dim_fts), torch.rand(1, 4, cfg.dim_fts)
+    frames = torch.cat([clip_a, clip_b, clip_a])
+    lengths = torch.tensor([4, 4, 4])
+    words = "a man dog cat is playing chasing the guitar".split()
+    captions = collate_captions([
+        caption_inputs(SENT, GRAPH, vocab, cfg),
+        caption_inputs("a dog is chasing the cat", [{}, []], vocab, cfg),
+        caption_inputs(" ".join(words[:4]), [{}, []], vocab, cfg)])
+    same = torch.tensor([[True, False, True], [False, True, False], [True, False, True]])
+    with torch.no_grad():
+        loss = model(frames, lengths, captions, same)
+        scores = model.score(model.encode_video(frames, lengths), model.encode_text(captions)).fused.tolist()
+    official, masked = _hand_loss(scores, cfg.margin, set()), _hand_loss(scores, cfg.margin, {(0, 2), (2, 0)})
+    assert official > masked + 1e-3                               # the case tells the two losses apart
+    assert loss.item() == pytest.approx(official if same_video_negatives else masked, abs=1e-6)
+
+
+def test_checkpoints_from_before_the_flag_say_how_they_were_trained():
+    """Checkpoints saved before `same_video_negatives` existed were trained with same-video pairs left out: the
+    shipped demo model loads with the demo preset's choice."""
+    from pathlib import Path
+
+    import hgr
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.pt"
+    assert hgr.load(shipped, device="cpu").model.cfg.same_video_negatives is False

@@ -85,7 +85,8 @@ class HGR(nn.Module):
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor, captions,
                 same_video: torch.Tensor | None = None, negatives=None,
                 negative_of: list[int] | None = None) -> torch.Tensor:
-        """Training loss of a batch of paired (video i, caption i) (Eq. 14).
+        """Training loss of a batch of paired (video i, caption i) (Eq. 14). `same_video` [B, B] bool marks pairs
+        of one video; they are negatives unless `cfg.same_video_negatives` is False.
 
         Beyond the paper: `negatives` (a CaptionBatch, e.g. role-swapped captions) are extra captions, the k-th a
         negative of video `negative_of[k]` alone; each adds one hinge [margin + s(v, c') - s(v, c)]+, summed and
@@ -93,7 +94,7 @@ class HGR(nn.Module):
         """
         video = self.encode_video(frames, lengths)
         scores = self.score(video, self.encode_text(captions)).fused                   # [B, B]
-        loss = contrastive_loss(scores, self.cfg.margin, same_video)
+        loss = contrastive_loss(scores, self.cfg.margin, None if self.cfg.same_video_negatives else same_video)
         if negatives is not None and negative_of:
             extra = self.score(video, self.encode_text(negatives)).fused               # [B, k]
             rows = torch.as_tensor(negative_of, device=extra.device)
