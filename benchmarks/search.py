@@ -16,10 +16,10 @@ official-dims text encoder and reported beside. The floor is the time to read ev
 sum over them) in this run.
 
 The baseline of the exact rows is the official code's loop, timed in the same run on the same videos: its
-arithmetic (`official_scores`, written from the spec's generate_scores: every frame-phrase cosine materialised, then
-every attended video vector u = sum_f phi_f V_f) in the official evaluation's batches of 300 videos, with the caption
-encoded again for every batch as the official loop does (a real sentence through the official-dims text encoder).
-Its scores are checked against the exact ones. Reported both ways: the loop against our one encoding plus exact
+arithmetic (`official_scores` in tests/official_oracle.py, written from the spec's generate_scores: every
+frame-phrase cosine materialised, then every attended video vector u = sum_f phi_f V_f) in the official
+evaluation's batches of 300 videos, with the caption encoded again for every batch as the official loop does (a
+real sentence through the official-dims text encoder). Its scores are checked against the exact ones. Reported both ways: the loop against our one encoding plus exact
 scoring, and its arithmetic alone against exact scoring alone.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,6 +43,9 @@ from hgr.model import HGR, TextEmbedding, VideoIndex, preset
 from hgr.model.matching import FrameStats
 from hgr.search import Searcher, store_frames
 from hgr.vocab import Vocabulary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.official_oracle import OFFICIAL_BATCH, official_scores  # noqa: E402  (the oracle lives with the tests that check it)
 
 SENTENCES = [
     "a dog is chasing a cat across the snowy field", "a man rides a bicycle on the road at night",
@@ -93,40 +97,6 @@ def synthetic_queries(q: int, concepts: torch.Tensor, gen: torch.Generator, devi
             c.sum(0, keepdim=True) + 0.5 * torch.randn(1, DIM, generator=gen), actions, entities, valid_a, valid_e)),
             torch.empty(0), []))
     return out
-
-
-OFFICIAL_BATCH = 300     # videos per batch in the official evaluation loop
-
-
-def official_scores(index: VideoIndex, text: TextEmbedding, sigma: float = 4.0, per_batch=None) -> torch.Tensor:
-    """Fused scores [n_vid, n_cap] as the official generate_scores computes them (spec section 4), batch by batch;
-    `per_batch()` runs before each batch (the official loop encodes its captions there)."""
-    def l2norm(x: torch.Tensor, dim: int = -1) -> torch.Tensor:                  # the official framework.ops.l2norm
-        return x / x.norm(dim=dim, keepdim=True).clamp(min=1e-10)
-
-    def phrase_scores(frames, mask, phrases, valid):          # [Bv, F, D], [Bv, F], [Bc, P, D], [Bc, P] -> [Bv, Bc]
-        bv, f, d = frames.shape
-        bc, p, _ = phrases.shape
-        sims = (l2norm(frames.reshape(bv * f, d)) @ l2norm(phrases.reshape(bc * p, d)).T)
-        sims = sims.view(bv, f, bc, p).transpose(1, 2)                                   # [Bv, Bc, F, P]
-        pad = ~mask[:, None, :, None]
-        attn = sims.masked_fill(pad, 0).clamp(min=0)
-        attn = torch.softmax(sigma * l2norm(attn, dim=2).masked_fill(pad, -1e18), dim=2)  # over frames
-        attended = torch.einsum("abcd,ace->abde", attn, frames)                          # [Bv, Bc, P, D]
-        r = torch.einsum("abde,bde->abd", l2norm(attended), l2norm(phrases))            # [Bv, Bc, P]
-        v = valid.to(r.dtype)[None]
-        return (r * v).sum(2) / v.sum(2).clamp(min=1)
-
-    out = []
-    for start in range(0, index.event.shape[0], OFFICIAL_BATCH):
-        if per_batch is not None:
-            per_batch()
-        part = index[start:start + OFFICIAL_BATCH]
-        event = l2norm(part.event) @ l2norm(text.event).T
-        action = phrase_scores(part.actions.frames.float(), part.actions.mask, text.actions, text.action_valid)
-        entity = phrase_scores(part.entities.frames.float(), part.entities.mask, text.entities, text.entity_valid)
-        out.append((event + action + entity) / 3)
-    return torch.cat(out)
 
 
 def sync() -> None:
