@@ -10,10 +10,13 @@ recall measured against exact ranking. `plan_search` picks exact or two-stage fo
 from __future__ import annotations
 
 import hashlib
+import pickle
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -47,6 +50,7 @@ HALF_FRAMES_FROM = 50_000
 # captions of the collection that `plan_search` measures a two-stage pool's recall on
 CALIBRATION_CAPTIONS = 20
 STORAGES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+T = TypeVar("T")
 
 
 def index_cache_path(collection, checkpoint: Checkpoint, kind: str = "index", extra: str = "") -> Path:
@@ -78,6 +82,25 @@ def _writable(folder: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+def read_cache(path: str | Path | None, what: str, parse: Callable[[dict], T | None]) -> T | None:
+    """`parse(obj)` of the cache file at `path` (None when it is for other inputs), or None when there is no file.
+    A file that cannot be read or is not what `atomic_torch_save` wrote here is reported and treated as absent:
+    the value is computed again and the file overwritten."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict):
+            raise TypeError(f"a {type(obj).__name__}, not a dict")
+        return parse(obj)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError,
+            AttributeError) as err:
+        detail = (str(err).strip().splitlines() or [""])[0][:160]
+        warnings.warn(f"{path}: unreadable {what} cache ({type(err).__name__}: {detail}); computing it again",
+                      stacklevel=2)
+        return None
 
 
 def _pad_frames(t: torch.Tensor, width: int, dims: int) -> torch.Tensor:
@@ -250,19 +273,15 @@ class Searcher:
         return self._index
 
     def _read_cache(self) -> VideoIndex | None:
-        if self.cache is None or not self.cache.is_file():
-            return None
-        try:                                           # unreadable, foreign or damaged: rebuilt and overwritten
-            obj = torch.load(self.cache, map_location="cpu", weights_only=True)
+        def parse(obj: dict) -> VideoIndex | None:
             if obj.get("video_ids") != self.video_ids:
-                return None
+                return None                            # another collection's videos: rebuilt and overwritten
             t = obj["tensors"]
             if any(not isinstance(v, torch.Tensor) or len(v) != len(self.video_ids) for v in t.values()):
-                return None
+                raise ValueError("its tensors do not hold one row per video")
             return VideoIndex(t["event"], FrameStats(t["actions"], t["actions_inv"], t["actions_gram"], t["mask"]),
                               FrameStats(t["entities"], t["entities_inv"], t["entities_gram"], t["mask"]))
-        except Exception:
-            return None
+        return read_cache(self.cache, "video index", parse)
 
     def _write_cache(self, index: VideoIndex) -> None:
         if self.cache is None:
@@ -297,16 +316,16 @@ class Searcher:
         the embeddings are read from / written to that file."""
         items = self.inputs(sentences, graphs)
         key = hashlib.sha256("\n".join(sentences).encode()).hexdigest()
-        if cache is not None and Path(cache).is_file():
-            try:
-                obj = torch.load(cache, map_location="cpu", weights_only=True)
-                if obj.get("sentences") == key:
-                    t = {k: v.to(self.device) for k, v in obj["tensors"].items()}
-                    text = TextEmbedding(t["event"], t["actions"], t["entities"], t["action_valid"],
-                                         t["entity_valid"], torch.empty(0), [])
-                    return Encoded(text, items)
-            except Exception:                          # unreadable or foreign: re-encoded and overwritten
-                pass
+
+        def parse(obj: dict) -> TextEmbedding | None:
+            if obj.get("sentences") != key:
+                return None                            # other captions: re-encoded and overwritten
+            t = {k: v.to(self.device) for k, v in obj["tensors"].items()}
+            return TextEmbedding(t["event"], t["actions"], t["entities"], t["action_valid"], t["entity_valid"],
+                                 torch.empty(0), [])
+        text = read_cache(cache, "caption", parse)
+        if text is not None:
+            return Encoded(text, items)
         parts = [self.model.encode_text(collate_captions(items[i:i + self.batch_size]).to(self.device))
                  for i in range(0, len(items), self.batch_size)]
         encoded = Encoded(parts[0] if len(parts) == 1 else _cat_text(parts), items)
@@ -504,13 +523,14 @@ def plan_search(searcher: Searcher, mode: str = "auto", pool: int | None = None,
     picks = sorted({int(i) for i in np.linspace(0, len(captions) - 1, min(CALIBRATION_CAPTIONS, len(captions)))})
     chosen = [captions[i] for i in picks]
     key = hashlib.sha256("\n".join(chosen).encode()).hexdigest()
-    if cache is not None and Path(cache).is_file():
-        try:                                           # unreadable or for other captions: measured again
-            obj = torch.load(cache, map_location="cpu", weights_only=True)
-            if obj.get("captions") == key:
-                return SearchPlan("two-stage", n, int(obj["pool"]), {int(p): float(r) for p, r in obj["curve"].items()})
-        except Exception:
-            pass
+
+    def parse(obj: dict) -> SearchPlan | None:
+        if obj.get("captions") != key:
+            return None                                # measured on other captions: measured again
+        return SearchPlan("two-stage", n, int(obj["pool"]), {int(p): float(r) for p, r in obj["curve"].items()})
+    cached = read_cache(cache, "two-stage pool", parse)
+    if cached is not None:
+        return cached
     chosen_pool, curve = searcher.choose_pool(searcher.encode_captions(chosen).text)
     if cache is not None:
         atomic_torch_save({"captions": key, "pool": chosen_pool, "curve": curve}, cache)

