@@ -50,11 +50,15 @@ def test_official_root_matches_official_resampling(parity_dir, expected):
 
 
 def test_select_frames_is_the_spec_rule():
+    """Spec section 2: idx = round(linspace(0, n-1, 20)), halves rounded to even; the frames written out here."""
     fts = np.arange(45 * 2, dtype=np.float32).reshape(45, 2)
     out, n = select_frames(fts, 20)
-    idx = np.round(np.linspace(0, 44, 20)).astype(np.int32)
-    np.testing.assert_array_equal(out, fts[idx])
+    np.testing.assert_array_equal(out[:, 0] / 2, [0, 2, 5, 7, 9, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 35, 37, 39,
+                                                  42, 44])
     assert n == 20
+    out, n = select_frames(fts[:11], 5)                     # linspace 0, 2.5, 5, 7.5, 10: halves go to even
+    np.testing.assert_array_equal(out[:, 0] / 2, [0, 2, 5, 8, 10])
+    assert n == 5
     out, n = select_frames(fts[:7], 20, pad=True)
     assert n == 7 and out.shape == (20, 2) and not out[7:].any()
     np.testing.assert_array_equal(out[:7], fts[:7])

@@ -68,8 +68,14 @@ def test_two_stage_equals_exact_with_a_full_pool_and_keeps_order(world):
     searcher = make(world)
     sentence = collection.captions["video7"][0]
     exact, _ = searcher.search(sentence, top_k=10)
-    full, _ = searcher.search(sentence, top_k=10, pool=len(collection.video_ids) - 1)
-    assert full.ids[:5] == exact.ids[:5]
+    n = len(collection.video_ids)
+    text = searcher.encode_captions([sentence]).text
+    every = searcher.two_stage(text, pool=n, top_k=10)                  # two-stage over every video: exact
+    assert [collection.video_ids[i] for i in every.tolist()] == exact.ids
+    full, _ = searcher.search(sentence, top_k=10, pool=n - 1)            # all but the video with the worst key
+    assert collection.video_ids[searcher.candidates(text, n).tolist()[-1]] not in exact.ids
+    assert full.ids == exact.ids
+    np.testing.assert_allclose(full.scores["fused"], exact.scores["fused"], atol=1e-6)
     small, _ = searcher.search(sentence, top_k=5, pool=20)
     assert all(np.diff(small.scores["fused"]) <= 0) and len(small.ids) == 5
 
@@ -244,11 +250,11 @@ def test_the_app_searches_two_stage_when_told(world):
     assert [r["video_id"] for r in whole["results"]] == [r["video_id"] for r in exact["results"]]
     few = DemoService(collection, ckpt, config=AppConfig(search="two-stage", pool=4)).search(query, 10)
     assert few["search"] == {"mode": "two-stage", "videos": 200, "pool": 4} and len(few["results"]) == 4
-    full = DemoService(collection, ckpt, config=AppConfig(top_k=50)).search(query, 50)
+    full = DemoService(collection, ckpt, config=AppConfig(top_k=200, max_top_k=200)).search(query, 200)
     fused = {r["video_id"]: r["scores"]["fused"] for r in full["results"]}
+    assert len(fused) == 200
     for r in few["results"]:                                     # re-ranked by the exact score
-        if r["video_id"] in fused:
-            assert r["scores"]["fused"] == pytest.approx(fused[r["video_id"]], abs=1e-4)
+        assert r["scores"]["fused"] == pytest.approx(fused[r["video_id"]], abs=1e-4)
 
 
 def test_hgr_search_command_line_two_stage(world, tmp_path, capsys):
