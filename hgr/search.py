@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -53,24 +54,46 @@ STORAGES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torc
 T = TypeVar("T")
 
 
-def index_cache_path(collection, checkpoint: Checkpoint, kind: str = "index", extra: str = "") -> Path:
-    """Where the encoded video side (kind 'index') or caption side ('captions') of `collection` under `checkpoint`
-    is cached: the collection's cache/ folder (or ~/.cache/hgr when that is not writable), named by a hash of the
-    weights, config, videos, features and `extra` (what else the cached value depends on)."""
+def index_cache_path(collection, checkpoint: Checkpoint, kind: str = "index", extra: str = "",
+                     video_ids: Sequence[str] | None = None) -> Path:
+    """Where the encoded video side (kind 'index'), caption side ('captions') or two-stage pool ('pool') of
+    `video_ids` (default: every video) of `collection` under `checkpoint` is cached: the collection's cache/ folder
+    (or ~/.cache/hgr when that is not writable). One file per collection, kind and set of videos (a split):
+    `<kind>-<videos>-<digest>.pt`, the digest of the weights, config, videos, features and `extra` (what else the
+    value depends on); `write_cache` removes the file it supersedes."""
+    ids = list(collection.video_ids if video_ids is None else video_ids)
     digest = hashlib.sha256(f"{kind}\n{extra}".encode())
     for name, tensor in sorted(checkpoint.model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     digest.update(repr(sorted(checkpoint.config.to_dict().items())).encode())
-    digest.update("\n".join(collection.video_ids).encode())
+    digest.update("\n".join(ids).encode())
     features = Path(collection.features_path)
     if features.exists():
         stat = features.stat()
         digest.update(f"{features.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    videos = "all"
+    if ids != list(collection.video_ids):                                   # a split: its own file
+        videos = "v" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
     folder = Path(collection.root) / "cache" if collection.root is not None else None
     if folder is None or not _writable(folder):
-        folder = Path.home() / ".cache" / "hgr"
-    return folder / f"{kind}-{digest.hexdigest()[:20]}.pt"
+        folder = Path.home() / ".cache" / "hgr"               # shared: the collection's folder is in the name
+        where = str(Path(collection.root).resolve()) if collection.root is not None else str(features)
+        videos = f"c{hashlib.sha256(where.encode()).hexdigest()[:8]}-{videos}"
+    return folder / f"{kind}-{videos}-{digest.hexdigest()[:20]}.pt"
+
+
+def write_cache(payload: dict, path: str | Path) -> None:
+    """Write a cache file atomically, then remove the file it supersedes (same kind and videos, another digest)
+    and caches named before the split was part of the name."""
+    path = Path(path)
+    atomic_torch_save(payload, path)
+    kind_and_videos = path.name.rsplit("-", 1)[0]
+    kind = kind_and_videos.split("-", 1)[0]
+    superseded = re.compile(rf"({re.escape(kind_and_videos)}|{re.escape(kind)})-[0-9a-f]{{20}}\.pt")
+    for other in path.parent.glob(f"{kind}-*.pt"):
+        if other != path and superseded.fullmatch(other.name):
+            other.unlink(missing_ok=True)
 
 
 def _writable(folder: Path) -> bool:
@@ -290,8 +313,7 @@ class Searcher:
                    "actions_gram": index.actions.gram, "entities": index.entities.frames,
                    "entities_inv": index.entities.inv_norms, "entities_gram": index.entities.gram,
                    "mask": index.actions.mask}
-        atomic_torch_save({"video_ids": self.video_ids, "tensors": {k: v.cpu() for k, v in tensors.items()}},
-                          self.cache)
+        write_cache({"video_ids": self.video_ids, "tensors": {k: v.cpu() for k, v in tensors.items()}}, self.cache)
 
     @torch.no_grad()
     def encode_videos(self, video_ids: Sequence[str]) -> VideoIndex:
@@ -331,7 +353,7 @@ class Searcher:
         encoded = Encoded(parts[0] if len(parts) == 1 else _cat_text(parts), items)
         if cache is not None:
             t = encoded.text
-            atomic_torch_save({"sentences": key, "tensors": {
+            write_cache({"sentences": key, "tensors": {
                 "event": t.event.cpu(), "actions": t.actions.cpu(), "entities": t.entities.cpu(),
                 "action_valid": t.action_valid.cpu(), "entity_valid": t.entity_valid.cpu()}}, cache)
         return encoded
@@ -533,5 +555,5 @@ def plan_search(searcher: Searcher, mode: str = "auto", pool: int | None = None,
         return cached
     chosen_pool, curve = searcher.choose_pool(searcher.encode_captions(chosen).text)
     if cache is not None:
-        atomic_torch_save({"captions": key, "pool": chosen_pool, "curve": curve}, cache)
+        write_cache({"captions": key, "pool": chosen_pool, "curve": curve}, cache)
     return SearchPlan("two-stage", n, chosen_pool, curve)

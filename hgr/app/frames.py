@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -73,6 +74,9 @@ class FrameStrips:
         if folder is not None and sampling is not None:
             what = json.dumps([FORMAT_VERSION, sampling.to_dict(), max_frames, height, JPEG_QUALITY])
             self.folder = Path(folder) / f"frames-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
+            for other in Path(folder).glob("frames-*"):         # strips made with other settings: superseded
+                if other != self.folder and other.is_dir():
+                    shutil.rmtree(other, ignore_errors=True)
 
     def __call__(self, video_id: str) -> list[Thumb]:
         """The strip of a collection video ([] when it has no playable file or cannot be decoded)."""

@@ -115,14 +115,15 @@ class DemoService:
         self._inputs = collection_inputs(collection, self.cfg)
         storage = frame_storage(len(self.video_ids), self.config.storage)
         kept = "" if storage == torch.float32 else f"frames {storage}"   # float32 keeps the name caches had before
-        cache = index_cache_path(collection, checkpoint, extra=kept) if collection.root is not None else None
+        cache = (index_cache_path(collection, checkpoint, extra=kept, video_ids=self.video_ids)
+                 if collection.root is not None else None)
         self.searcher = Searcher(checkpoint, self.frame_features, self.video_ids, self._graphs, cache=cache,
                                  storage=storage)
         self.index = self.searcher.index          # every video encoded once, kept on the model's device
         captions = collection.captions
         self.sentences, _ = unique_captions(self.video_ids, captions)       # the captions video-to-text ranks
-        plan_cache = (index_cache_path(collection, checkpoint, "pool", kept) if collection.root is not None
-                      else None)
+        plan_cache = (index_cache_path(collection, checkpoint, "pool", kept, self.video_ids)
+                      if collection.root is not None else None)
         self.plan = plan_search(self.searcher, self.config.search, self.config.pool, self.sentences, plan_cache)
         if self.plan.mode == "two-stage":
             self.searcher.key_index()             # the first-stage index, built now rather than on the first query
@@ -149,7 +150,7 @@ class DemoService:
         if self.collection.root is not None:
             graphs = self.collection.role_graphs_file
             stamp = f"{graphs}:{graphs.stat().st_mtime_ns}" if graphs and graphs.exists() else ""
-            cache = index_cache_path(self.collection, self.checkpoint, "captions", stamp)
+            cache = index_cache_path(self.collection, self.checkpoint, "captions", stamp, self.video_ids)
         return self.searcher.encode_captions(self.sentences, cache=cache)
 
     @functools.cached_property
