@@ -19,8 +19,9 @@ The baseline of the exact rows is the official code's loop, timed in the same ru
 arithmetic (`official_scores` in tests/official_oracle.py, written from the spec's generate_scores: every
 frame-phrase cosine materialised, then every attended video vector u = sum_f phi_f V_f) in the official
 evaluation's batches of 300 videos, with the caption encoded again for every batch as the official loop does (a
-real sentence through the official-dims text encoder). Its scores are checked against the exact ones. Reported both ways: the loop against our one encoding plus exact
-scoring, and its arithmetic alone against exact scoring alone.
+real sentence through the official-dims text encoder). Its scores are checked against the exact ones. Reported
+both ways: the loop against our one encoding plus exact scoring, and its arithmetic alone against exact scoring
+alone.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hgr.checkpoint import Checkpoint, resolve_device
+from hgr.checkpoint import Checkpoint
+from hgr.device import resolve_device
 from hgr.inputs import caption_inputs, collate_captions
 from hgr.model import HGR, TextEmbedding, VideoIndex, preset
 from hgr.model.matching import FrameStats

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from hgr.device import resolve_device
 from hgr.errors import CheckpointError
 from hgr.model import HGR, HGRConfig
 from hgr.model.config import LEGACY_DEFAULTS
@@ -36,20 +37,6 @@ class Checkpoint:
     @property
     def config(self) -> HGRConfig:
         return self.model.cfg
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' picks CUDA when available; 'cuda' without a GPU is an error that says so."""
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CheckpointError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    if device.type == "cuda":
-        # PyTorch lets cuDNN run float32 GRU/LSTM in TF32 (10-bit mantissa) by default, which moved the parity
-        # case's scores by 6e-5 on an H100; the reference scores must not depend on the device (tests/test_cuda.py).
-        torch.backends.cudnn.allow_tf32 = False
-    return device
 
 
 def _read(path: str | Path) -> dict:

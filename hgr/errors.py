@@ -19,3 +19,7 @@ class ParseError(HGRError):
 
 class VideoError(HGRError):
     """A video file cannot be decoded or is outside the limits (duration, size, frames)."""
+
+
+class DeviceError(HGRError):
+    """The device asked for is not there (e.g. --device cuda without a GPU)."""

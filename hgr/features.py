@@ -21,7 +21,8 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from hgr.errors import CheckpointError, VideoError
+from hgr.device import resolve_device
+from hgr.errors import CheckpointError
 from hgr.video_io import Sampling, VideoInfo, read_frames
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -228,14 +229,6 @@ def _load_efficientnet_lite0(path: Path | None) -> nn.Module:
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not fit EfficientNet-Lite0: {str(err).splitlines()[1][:200]}") from err
     return model
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise VideoError("--device cuda was asked for but torch sees no CUDA GPU; use --device auto or cpu")
-    return torch.device(device)
 
 
 @dataclass

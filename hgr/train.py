@@ -21,7 +21,8 @@ import torch
 from tqdm import tqdm
 
 from hgr import checkpoint
-from hgr.checkpoint import Checkpoint, resolve_device
+from hgr.checkpoint import Checkpoint
+from hgr.device import resolve_device
 from hgr.errors import HGRError
 from hgr.evaluate import graph_lookup, score_split
 from hgr.graph import role_swapped

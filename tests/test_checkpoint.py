@@ -90,8 +90,29 @@ def test_official_checkpoint_with_lstm_and_two_layers_is_inferred(tmp_path):
 def test_cuda_without_a_gpu_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(CheckpointError, match="no CUDA GPU"):
+    from hgr.errors import DeviceError
+
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
         checkpoint.resolve_device("cuda")
+
+
+def test_a_gpu_keeps_recurrent_layers_float32_and_nothing_else(monkeypatch):
+    """resolve_device('cuda') sets cuDNN's float32 rule for recurrent layers only (checked on the CPU: the setting
+    is a flag torch keeps whether or not a GPU is there); convolutions keep torch's default."""
+    from hgr import device as hgr_device
+    from hgr import features
+
+    assert features.resolve_device is checkpoint.resolve_device is hgr_device.resolve_device   # one home
+    cudnn = torch.backends.cudnn
+    if not hasattr(getattr(cudnn, "rnn", None), "fp32_precision"):
+        pytest.skip(f"torch {torch.__version__} has no per-layer cuDNN float32 switch")
+    rnn, conv = cudnn.rnn.fp32_precision, cudnn.conv.fp32_precision
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    try:
+        assert hgr_device.resolve_device("cuda").type == "cuda"
+        assert cudnn.rnn.fp32_precision == "ieee" and cudnn.conv.fp32_precision == conv
+    finally:
+        cudnn.rnn.fp32_precision = rnn
 
 
 def test_save_removes_temporaries_of_killed_saves_only(tmp_path):

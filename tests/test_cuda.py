@@ -26,7 +26,7 @@ def test_official_parity_case_on_the_gpu(parity_dir, expected, parity_graphs):
     ckpt = hgr.load_official(parity_dir / "checkpoint.pth", ann / "int2word.npy", ann / "word2int.json",
                              device="cuda")
     assert ckpt.model.device.type == "cuda"
-    assert not torch.backends.cudnn.allow_tf32          # loading on the GPU keeps float32 float32 (checkpoint.py)
+    assert torch.backends.cudnn.rnn.fp32_precision == "ieee"    # loading on the GPU keeps float32 RNNs float32
     items = [caption_inputs(str(s), parity_graphs[str(s)], ckpt.vocab, ckpt.config) for s in expected["captions"]]
     with torch.no_grad():
         video = ckpt.model.encode_video(torch.from_numpy(expected["attn_fts"]).cuda(),
