@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 
 from hgr.errors import CollectionError
-from hgr.features import select_frames
+from hgr.video_io import select_frames
 
 FORMAT = "hgr-collection"
 FORMAT_VERSION = 1

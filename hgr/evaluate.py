@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hgr.graph import graph_lookup
 from hgr.inputs import collection_inputs
 from hgr.metrics import format_table, official_names, retrieval_metrics
 from hgr.model import LEVELS
@@ -77,26 +78,6 @@ def binary_selection(searcher: Searcher, triplets: list[tuple[str, str, str]]) -
     return 100.0 * float(binary_wins(searcher, triplets)["fused"].mean())
 
 
-def binary_selection_table(searcher: Searcher, world: Path, split: str, n: int = 500) -> dict[str, float]:
-    """All five perturbations of section 4.5 on a demo-world split (`world`: the folder with world.json)."""
-    from hgr.demo_world.binary_selection import PERTURBATIONS, binary_selection_pairs
-
-    table = {kind: binary_selection(searcher, binary_selection_pairs(world, split, kind, n)) for kind in PERTURBATIONS}
-    table["average"] = float(np.mean(list(table.values())))
-    return table
-
-
-def graph_lookup(cache: dict):
-    """Role graph of a sentence: the collection's cache first, the offline parser otherwise."""
-    def lookup(sentence: str) -> list:
-        graph = cache.get(sentence)
-        if graph is None:
-            from hgr.parsing import parse
-            graph = parse(sentence).to_json()
-        return graph
-    return lookup
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("our collection")
     src.add_argument("--collection", type=Path, help="collection folder (collection.json, features.h5, ...)")
@@ -118,15 +99,14 @@ def main(args: argparse.Namespace) -> int:
     import hgr
     from hgr.collection import Collection
     from hgr.errors import HGRError
+    from hgr.official import open_official
 
     if args.official_root:
         if not args.official_checkpoint:
             raise HGRError("--official-root needs --official-checkpoint FILE")
         split = args.split or "tst"
-        collection = Collection.from_official(args.official_root, split, args.features_name)
-        ann = Path(args.official_root) / "annotation" / "RET"
-        ckpt = hgr.load_official(args.official_checkpoint, ann / "int2word.npy", ann / "word2int.json",
-                                 args.model_json, device=args.device)
+        collection, ckpt = open_official(args.official_root, args.official_checkpoint, split, args.features_name,
+                                         args.model_json, args.device)
         video_ids = collection.video_ids
     elif args.collection and args.checkpoint:
         split = args.split or "test"
@@ -145,6 +125,8 @@ def main(args: argparse.Namespace) -> int:
     binary = None
     world = Path(collection.root) if getattr(collection, "root", None) else None
     if args.binary_selection and world and (world / "world.json").is_file():
+        from hgr.demo_world.binary_selection import binary_selection_table  # the command, not the library
+
         binary = binary_selection_table(searcher, world, split, args.binary_selection)
         print("binary selection (Table 6, % correct): " + ", ".join(f"{k} {v:.1f}" for k, v in binary.items()))
     if args.save_scores:

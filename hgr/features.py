@@ -23,29 +23,10 @@ from torch.nn import functional as F
 
 from hgr.device import resolve_device
 from hgr.errors import CheckpointError
-from hgr.video_io import Sampling, VideoInfo, read_frames
+from hgr.video_io import Sampling, VideoInfo, read_frames, select_frames  # noqa: F401 (select_frames: its old home)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def select_frames(features: np.ndarray, max_frames: int = 20, pad: bool = False) -> tuple[np.ndarray, int]:
-    """Official 'select' resampling: n >= max_frames -> rows np.round(np.linspace(0, n-1, max_frames)); else all.
-
-    Returns (min(n, max_frames), dim) float32 and attn_len = min(n, max_frames); with pad=True the array is
-    zero-padded to (max_frames, dim) like the official loader (collate then trims to the batch's longest).
-    """
-    features = np.asarray(features, dtype=np.float32)              # (n, dim)
-    n = features.shape[0]
-    if n >= max_frames:
-        idx = np.round(np.linspace(0, n - 1, max_frames)).astype(np.int32)
-        out = features[idx]
-    else:
-        out = features
-    attn_len = min(n, max_frames)
-    if pad and attn_len < max_frames:
-        out = np.concatenate([out, np.zeros((max_frames - attn_len, features.shape[1]), np.float32)], 0)
-    return out, attn_len
 
 
 # ----------------------------------------------------------------------------------------------- preprocessing

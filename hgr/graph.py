@@ -183,3 +183,14 @@ def role_swapped(sentence: str, graph: Sequence) -> tuple[str, list] | None:
             out[name] = dict(node, spans=spans, words=[swapped[s] for s in spans])
         return " ".join(swapped), [out, [list(e) for e in edges]]
     return None
+
+
+def graph_lookup(cache: dict):
+    """Role graph of a sentence: the collection's cache first, the offline parser otherwise."""
+    def lookup(sentence: str) -> list:
+        graph = cache.get(sentence)
+        if graph is None:
+            from hgr.parsing import parse
+            graph = parse(sentence).to_json()
+        return graph
+    return lookup

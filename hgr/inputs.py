@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from hgr.model.config import ROLES, HGRConfig
+from hgr.video_io import select_frames
 from hgr.vocab import EOS, Vocabulary
 
 _ROLE_IDS = {r: i for i, r in enumerate(ROLES)}
@@ -133,8 +134,6 @@ def collate_frames(features: Sequence[np.ndarray], max_frames: int) -> tuple[tor
 def frame_inputs(features: np.ndarray, regions: np.ndarray | None, cfg: HGRConfig) -> np.ndarray:
     """One video's model input [n, frame_dim] from raw features [num_frames, dim] (+ regions [num_frames, cells,
     dim]): the official frame resampling, then each frame's region cells appended when the model uses them."""
-    from hgr.features import select_frames
-
     frames, n = select_frames(features, cfg.max_frames)
     if not cfg.num_regions:
         return frames

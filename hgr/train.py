@@ -24,8 +24,8 @@ from hgr import checkpoint
 from hgr.checkpoint import Checkpoint
 from hgr.device import resolve_device
 from hgr.errors import HGRError
-from hgr.evaluate import graph_lookup, score_split
-from hgr.graph import role_swapped
+from hgr.evaluate import score_split
+from hgr.graph import graph_lookup, role_swapped
 from hgr.inputs import caption_inputs, collate_captions, collate_frames, collection_inputs
 from hgr.model import HGR, HGRConfig, preset
 from hgr.search import Searcher

@@ -71,8 +71,31 @@ class Sampling:
             k = max(1, int(n / step))
             idx = np.unique(np.minimum(np.floor((np.arange(k) + 0.5) * step), n - 1).astype(np.int64))
         if self.max_frames is not None and len(idx) > self.max_frames:
-            idx = idx[np.round(np.linspace(0, len(idx) - 1, self.max_frames)).astype(np.int32)]
+            idx = idx[select_rows(len(idx), self.max_frames)]
         return idx
+
+
+def select_rows(n: int, max_frames: int) -> np.ndarray:
+    """The official 'select' rule (spec section 2): of n >= max_frames frames, rows round(linspace(0, n-1,
+    max_frames)) (halves to even); fewer frames are all kept. The one home of the rule: features, sampled frames
+    and the app's frame strips all use it."""
+    if n >= max_frames:
+        return np.round(np.linspace(0, n - 1, max_frames)).astype(np.int64)
+    return np.arange(n, dtype=np.int64)
+
+
+def select_frames(features: np.ndarray, max_frames: int = 20, pad: bool = False) -> tuple[np.ndarray, int]:
+    """Official `pad_or_trim_feature(ft, max_frames, 'select')`: the `select_rows` of features (n, dim).
+
+    Returns (min(n, max_frames), dim) float32 and attn_len = min(n, max_frames); with pad=True the array is
+    zero-padded to (max_frames, dim) like the official loader (collate then trims to the batch's longest).
+    """
+    features = np.asarray(features, dtype=np.float32)              # (n, dim)
+    out = features[select_rows(features.shape[0], max_frames)]
+    attn_len = len(out)
+    if pad and attn_len < max_frames:
+        out = np.concatenate([out, np.zeros((max_frames - attn_len, features.shape[1]), np.float32)], 0)
+    return out, attn_len
 
 
 @dataclass

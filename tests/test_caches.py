@@ -36,7 +36,7 @@ def test_one_cache_per_split_and_the_superseded_one_removed(tmp_path):
     assert reread.index.event.shape[0] == len(val)
     with torch.no_grad():
         next(ckpt.model.parameters()).add_(0.01)            # new weights: the train split's cache is superseded
-    _searcher(collection, ckpt, train).index
+    assert _searcher(collection, ckpt, train).index.event.shape[0] == len(train)
     now = _index_files(collection)
     assert len(now) == 2 and len(set(now) - set(first)) == 1
 

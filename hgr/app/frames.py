@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hgr.errors import VideoError
-from hgr.video_io import Sampling, read_frames
+from hgr.video_io import Sampling, read_frames, select_rows
 
 Thumb = tuple[str, float]             # (JPEG data URI, time of the frame in s)
 JPEG_QUALITY = 80
@@ -39,9 +39,8 @@ def clip_thumbnails(path: str | Path, sampling: Sampling, max_frames: int, heigh
     frames, info = read_frames(path, sampling, max_duration=max_duration)
     times = sampling.frame_indices(info.num_frames, info.fps)[:len(frames)] / info.fps
     n = len(frames)
-    rows = np.round(np.linspace(0, n - 1, max_frames)).astype(int) if n >= max_frames else np.arange(n)
     out = []
-    for r in rows:
+    for r in select_rows(n, max_frames):
         img = Image.fromarray(frames[r])
         width = max(1, round(img.width * height / img.height))
         out.append((np.asarray(img.resize((width, height), Image.BILINEAR)), float(times[r])))

@@ -12,14 +12,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hgr.demo_assets import DEMO_CHECKPOINT, DEMO_COLLECTION
 from hgr.errors import CheckpointError, CollectionError, HGRError
 
 if TYPE_CHECKING:
     from hgr.app.service import DemoService
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_COLLECTION = REPO / "assets" / "demo"
-DEMO_CHECKPOINT = REPO / "checkpoints" / "demo.pt"
 DEMO_BUILD_HINT = ("rebuild them with `hgr demo-world ship --work runs/demo` (about an hour on 2 cores), "
                    "or serve your own data with "
                    "--collection DIR --checkpoint FILE, or the official release with --official-root ROOT "
@@ -77,12 +75,10 @@ def load_service(args: argparse.Namespace):
     if args.official_root or args.official_checkpoint:
         if not (args.official_root and args.official_checkpoint):
             raise HGRError("--official-root and --official-checkpoint go together: give both")
-        split = args.split or "tst"
-        collection = Collection.from_official(args.official_root, split, args.features_name)
-        ann = Path(args.official_root) / "annotation" / "RET"
-        word2int = ann / "word2int.json"
-        ckpt = hgr.load_official(args.official_checkpoint, ann / "int2word.npy",
-                                 word2int if word2int.exists() else None, args.model_json, device=args.device)
+        from hgr.official import open_official
+
+        collection, ckpt = open_official(args.official_root, args.official_checkpoint, args.split or "tst",
+                                         args.features_name, args.model_json, args.device)
         return DemoService(collection, ckpt, collection.video_ids, config)
     collection_dir, checkpoint = args.collection, args.checkpoint
     if collection_dir is None and checkpoint is None:

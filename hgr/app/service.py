@@ -22,8 +22,8 @@ from hgr.app.frames import FrameStrips, Thumb, clip_thumbnails, encode_strip
 from hgr.checkpoint import Checkpoint
 from hgr.collection import Collection
 from hgr.errors import HGRError, ParseError, VideoError
-from hgr.evaluate import graph_lookup, unique_captions
-from hgr.graph import RoleGraph
+from hgr.evaluate import unique_captions
+from hgr.graph import RoleGraph, graph_lookup
 from hgr.inputs import CaptionInputs, collection_inputs, frame_inputs
 from hgr.model import LEVELS
 from hgr.search import Encoded, QueryTrace, Ranked, Searcher, frame_storage, index_cache_path, plan_search

@@ -12,6 +12,7 @@ import gradio as gr
 from hgr.app import viz
 from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
 from hgr.app.views import Views, about_markdown
+from hgr.model import LEVELS
 
 CSS = """
 .gradio-container {max-width: 1320px !important; margin: auto}
@@ -30,7 +31,7 @@ def header_html(service: DemoService) -> str:
     extractor = (c.manifest.get("extractor") or {}).get("name", "?")
     model = card.get("name") or (service.checkpoint.path.name if service.checkpoint.path else "checkpoint")
     legend = "".join(f"<span class='legend-chip' style='background:{viz.LEVEL_COLOURS[lv]}'>{lv}</span>"
-                     for lv in ("event", "action", "entity", "fused"))
+                     for lv in LEVELS)
     return (f"<div id='hgr-header'><h1>Why does this video match this sentence?</h1>"
             f"<p>Hierarchical Graph Reasoning (Chen et al., CVPR 2020) on <b>{html.escape(c.name)}</b>: "
             f"{len(service.video_ids):,} videos, {len(service.sentences):,} captions, {html.escape(extractor)} "
@@ -150,7 +151,7 @@ def build(service: DemoService) -> gr.Blocks:
 
 
 def views_levels() -> list[str]:
-    return ["event", "action", "entity", "fused"]
+    return list(LEVELS)
 
 
 def _duration(seconds: float) -> str:

@@ -14,8 +14,7 @@ import gradio as gr
 from hgr.app import viz
 from hgr.app.service import DemoService
 from hgr.errors import HGRError
-
-LEVELS = ("event", "action", "entity", "fused")
+from hgr.model import LEVELS
 
 
 def user_errors(fn):

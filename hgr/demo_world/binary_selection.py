@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from hgr.demo_world.captions import Caption, Description, Style, clip_captions, 
 from hgr.demo_world.catalog import ACTIONS, KINDS, SCENES
 from hgr.demo_world.world import Clip, Event, World, load_world
 from hgr.errors import CollectionError
+
+if TYPE_CHECKING:
+    from hgr.search import Searcher
 
 PERTURBATIONS = ("switch_roles", "replace_actions", "replace_actors", "replace_scenes", "incomplete_events")
 
@@ -163,3 +167,12 @@ def training_negatives(world: World | str | Path, split: str = "train", seed: in
             if falses:
                 out[caption.text] = falses
     return out
+
+
+def binary_selection_table(searcher: Searcher, world: Path, split: str, n: int = 500) -> dict[str, float]:
+    """All five perturbations of section 4.5 on a demo-world split (`world`: the folder with world.json)."""
+    from hgr.evaluate import binary_selection
+
+    table = {kind: binary_selection(searcher, binary_selection_pairs(world, split, kind, n)) for kind in PERTURBATIONS}
+    table["average"] = float(np.mean(list(table.values())))
+    return table

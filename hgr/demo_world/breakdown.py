@@ -42,7 +42,7 @@ def breakdown(searcher: Searcher, world: World, split: str, kind: str, n: int = 
 def main(argv: list[str] | None = None) -> None:
     import hgr
     from hgr.collection import Collection
-    from hgr.evaluate import graph_lookup
+    from hgr.graph import graph_lookup
     from hgr.inputs import collection_inputs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -79,7 +79,7 @@ def main(folder: str) -> None:
         shipped = sys.argv[2]
     else:
         import hgr
-        from hgr.app.server import DEMO_CHECKPOINT
+        from hgr.demo_assets import DEMO_CHECKPOINT
 
         shipped = hgr.load(DEMO_CHECKPOINT, device="cpu").card.get("shipped_variant", "full")
     if f"{shipped}.test" not in results:

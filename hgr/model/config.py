@@ -17,6 +17,8 @@ ROLES: tuple[str, ...] = (
 
 VIDEO_ENCODERS = ("hierarchical", "shared", "spatiotemporal")
 
+NEG_INF = -1e18  # the official masking constant: what a masked position gets before a softmax
+
 
 @dataclass
 class HGRConfig:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
-NEG_INF = -1e18
+from hgr.model.config import NEG_INF
+
 # frame rows widened to float32 at once by `frame_dots` when frames are stored in half precision (4 MB, in cache)
 ROWS_PER_CHUNK = 1024
 

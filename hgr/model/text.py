@@ -13,9 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from hgr.model.config import HGRConfig
-
-NEG_INF = -1e18  # the official masking constant before a softmax
+from hgr.model.config import NEG_INF, HGRConfig
 
 
 @dataclass

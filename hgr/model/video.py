@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hgr.model.config import HGRConfig
+from hgr.model.config import NEG_INF, HGRConfig
 
-NEG_INF = -1e18
 CONTEXT_INIT_SCALE = 0.1   # the context projections start at a tenth of PyTorch's default initialisation
 
 
