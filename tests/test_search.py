@@ -186,12 +186,12 @@ def test_half_precision_frames_are_read_exactly_as_stored():
 
 
 def torch_select(text, j: int):
-    from hgr.search import _select
-    return _select(text, slice(j, j + 1))
+    from hgr.search import select_captions
+    return select_captions(text, slice(j, j + 1))
 
 
 def test_plan_search_exact_or_two_stage(world, tmp_path, monkeypatch):
-    import hgr.search as search
+    import hgr.search.planning as search
     from hgr.errors import HGRError
     from hgr.search import plan_search
 
@@ -217,7 +217,7 @@ def test_plan_search_exact_or_two_stage(world, tmp_path, monkeypatch):
 
 
 def test_frame_storage_by_size_or_name(monkeypatch):
-    import hgr.search as search
+    import hgr.search.planning as search
     from hgr.errors import HGRError
     from hgr.search import frame_storage
 
