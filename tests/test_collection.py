@@ -168,7 +168,7 @@ def test_staged_videos_are_part_of_the_collection_before_commit(tmp_path):
 @pytest.mark.parametrize("crash_at", range(9))
 def test_commit_killed_at_any_step_loses_nothing(tmp_path, monkeypatch, crash_at):
     """Every file operation of a commit is interrupted in turn; the collection still holds each video once."""
-    import hgr.collection as hc
+    import hgr.collection.writer as hc
 
     videos = random_videos(6)
     first, second = dict(list(videos.items())[:3]), dict(list(videos.items())[3:])

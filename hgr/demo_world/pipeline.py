@@ -101,7 +101,7 @@ def index(work: Path, world: Path, cfg: PipelineConfig) -> Path:
 def write_negatives(world: Path, out: Path, split: str = "train") -> dict[str, int]:
     """Hard negatives of `split`'s captions (`training_negatives`) with their role graphs, as `hgr train
     --negatives` reads them."""
-    from hgr.collection import _atomic_write_json
+    from hgr.collection.writer import _atomic_write_json
     from hgr.demo_world.binary_selection import training_negatives
     from hgr.parsing import parse_many
 
