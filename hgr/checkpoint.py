@@ -6,16 +6,14 @@ it holds no config, so the architecture is read off the tensors' shapes (or the 
 """
 from __future__ import annotations
 
-import glob
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from hgr.atomic import atomic_write
 from hgr.device import resolve_device
 from hgr.errors import CheckpointError
 from hgr.model import HGR, HGRConfig
@@ -101,37 +99,9 @@ def save(path: str | Path, model: HGR, vocab: Vocabulary, card: dict | None = No
     return atomic_torch_save(payload, path)
 
 
-def _remove_dead_temporaries(path: Path) -> None:
-    """Delete the temporary files of saves to `path` whose process is gone (killed mid-save); live ones stay."""
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)                 # raises if no such process
-        except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
-        except PermissionError:                  # another user's live process
-            pass
-
-
 def atomic_torch_save(payload: dict, path: str | Path) -> Path:
-    """torch.save to a temporary file beside `path`, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)   # mkstemp makes it 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """torch.save to a temporary file beside `path`, fsync, then rename over `path` (`hgr.atomic`)."""
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:

@@ -168,6 +168,7 @@ def test_staged_videos_are_part_of_the_collection_before_commit(tmp_path):
 @pytest.mark.parametrize("crash_at", range(9))
 def test_commit_killed_at_any_step_loses_nothing(tmp_path, monkeypatch, crash_at):
     """Every file operation of a commit is interrupted in turn; the collection still holds each video once."""
+    import hgr.atomic as atomic
     import hgr.collection.writer as hc
 
     videos = random_videos(6)
@@ -189,7 +190,7 @@ def test_commit_killed_at_any_step_loses_nothing(tmp_path, monkeypatch, crash_at
 
     monkeypatch.setattr(hc.os, "replace", step(os.replace))
     monkeypatch.setattr(hc.shutil, "copyfile", step(hc.shutil.copyfile))
-    monkeypatch.setattr(hc, "_fsync_dir", step(hc._fsync_dir))
+    monkeypatch.setattr(atomic, "fsync_dir", step(atomic.fsync_dir))
     monkeypatch.setattr(hc.Path, "unlink", step(hc.Path.unlink))
     with pytest.raises(Killed):              # 9 steps: copy, replace, fsync; manifest replace, fsync; 4 unlinks
         w.commit()

@@ -39,7 +39,9 @@ def test_each_idea_is_defined_once():
     for name, home in [("NEG_INF", "hgr/model/config.py"), ("LEVELS", "hgr/model/hgr.py"),
                        ("resolve_device", "hgr/device.py"), ("select_frames", "hgr/video_io.py"),
                        ("select_rows", "hgr/video_io.py"), ("graph_lookup", "hgr/graph.py"),
-                       ("DEMO_CHECKPOINT", "hgr/demo_assets.py"), ("open_official", "hgr/official.py")]:
+                       ("DEMO_CHECKPOINT", "hgr/demo_assets.py"), ("open_official", "hgr/official.py"),
+                       ("atomic_write", "hgr/atomic.py"), ("fsync_dir", "hgr/atomic.py"),
+                       ("_remove_dead_temporaries", "hgr/atomic.py")]:
         assert homes.get(name) == [home], (name, homes.get(name))
 
 

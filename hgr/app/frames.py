@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import hashlib
 import io
 import json
-import os
 import shutil
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hgr.atomic import atomic_write_text
 from hgr.errors import VideoError
 from hgr.video_io import Sampling, read_frames, select_rows
 
@@ -145,13 +145,5 @@ def _read_strip(file: Path, video_id: str, source: list) -> list[Thumb] | None:
 
 def _write_strip(file: Path, value: dict) -> None:
     """Write atomically (a reader never sees half a file); a cache that cannot be written is only slower."""
-    tmp = None
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".part")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f)
-        os.replace(tmp, file)
-    except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        atomic_write_text(file, json.dumps(value), durable=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hgr import atomic
 from hgr.collection.layout import (
     CAPTIONS,
     DONE_LOG,
@@ -31,22 +32,8 @@ from hgr.collection.staging import append_entry, cut_torn_tail, read_done_log
 from hgr.errors import CollectionError
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write_json(path: Path, data, indent: int | None = 1) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=indent, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    atomic.atomic_write_text(path, json.dumps(data, indent=indent, ensure_ascii=False))
 
 
 class CollectionWriter:
@@ -159,7 +146,7 @@ class CollectionWriter:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.staging / file)
-        _fsync_dir(self.staging)
+        atomic.fsync_dir(self.staging)
         entry = {"id": video_id, "file": file, "num_frames": int(features.shape[0])}
         if source is not None:
             entry["source"] = str(Path(source).resolve())
@@ -213,7 +200,7 @@ class CollectionWriter:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, final)
-        _fsync_dir(self.root)
+        atomic.fsync_dir(self.root)
 
     def commit(self) -> None:
         """Merge staged videos, captions and role graphs into the collection (atomic renames; safe to kill)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hgr.atomic import atomic_write_text
 from hgr.demo_world.captions import clip_captions
 from hgr.demo_world.render import render_clip
 from hgr.demo_world.world import SPLITS, Clip, World, WorldConfig, sample_world, world_to_json
@@ -71,9 +72,7 @@ def _check_out(out: Path) -> None:
 
 
 def _dump(path: Path, payload: object) -> None:
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, ensure_ascii=False, indent=1) + "\n", durable=False)
 
 
 def build_world(out: str | Path, config: WorldConfig | None = None, workers: int = 1, videos: bool = True,
