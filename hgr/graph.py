@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from hgr.errors import ParseError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 EVENT_NODE = "ROOT"
 
@@ -96,6 +97,7 @@ class RoleGraph:
         Besides the official action -> entity edges it links the event to each action (role "V"), so the graph
         is one tree-like drawing; `from_networkx` drops those event edges again.
         """
+        import networkx as nx  # only drawings need it; parsing a sentence should not pay for it
         g = nx.DiGraph()
         for n in self.nodes:
             g.add_node(n.name, level=n.level, role=n.role, words=list(n.words), span=list(n.spans))
