@@ -173,18 +173,36 @@ def role_swapped(sentence: str, graph: Sequence) -> tuple[str, list] | None:
             continue
         if verb_words & (set(a) | set(b)):                      # a clause ('we see [a dog chasing a cat]')
             continue
-        head = b[:1] if words[b[0]] in PREPOSITIONS and len(b) > 1 else []    # 'hops [over] a pony' keeps 'over'
-        noun = b[len(head):]
-        order = list(range(a[0])) + noun + list(range(a[-1] + 1, noun[0])) + a + list(range(b[-1] + 1, len(words)))
-        new_pos = {old: new for new, old in enumerate(order)}
-        swapped = [words[i] for i in order]
-        moved = {args["ARG0"]: noun, args["ARG1"]: head + a}    # the agent takes the words that land in its place
-        out = {}
-        for name, node in nodes.items():
-            spans = sorted(new_pos[s] for s in moved.get(name, node["spans"]) if s in new_pos)
-            out[name] = dict(node, spans=spans, words=[swapped[s] for s in spans])
+        swapped, out = exchange_phrases(words, nodes, args["ARG0"], args["ARG1"], first_head=False)
         return " ".join(swapped), [out, [list(e) for e in edges]]
     return None
+
+
+def exchange_phrases(words: Sequence[str], nodes: dict, first: str, second: str,
+                     first_head: bool = True) -> tuple[list[str], dict]:
+    """`words` with the phrases of nodes `first` and `second` exchanged, and every node's spans and words after it.
+
+    Both phrases are contiguous, `first` before `second`. A leading preposition of a phrase stays where it is
+    ('hops [over] a pony' keeps 'over'), so `first` takes the words that land in its place and `second` those that
+    land in its own: the nodes keep their roles, and their words trade places. `nodes` is the official graph_nodes;
+    `first_head=False` moves the first phrase whole (as `role_swapped` always has: an agent before its verb).
+    """
+    def split(name: str, keep_head: bool) -> tuple[list[int], list[int]]:
+        spans = sorted(nodes[name]["spans"])
+        head = spans[:1] if keep_head and words[spans[0]] in PREPOSITIONS and len(spans) > 1 else []
+        return head, spans[len(head):]
+
+    (head_a, noun_a), (head_b, noun_b) = split(first, first_head), split(second, True)
+    order = (list(range(noun_a[0])) + noun_b + list(range(noun_a[-1] + 1, noun_b[0])) + noun_a
+             + list(range(noun_b[-1] + 1, len(words))))
+    new_pos = {old: new for new, old in enumerate(order)}
+    swapped = [words[i] for i in order]
+    moved = {first: head_a + noun_b, second: head_b + noun_a}
+    out = {}
+    for name, node in nodes.items():
+        spans = sorted(new_pos[s] for s in moved.get(name, node["spans"]) if s in new_pos)
+        out[name] = dict(node, spans=spans, words=[swapped[s] for s in spans])
+    return swapped, out
 
 
 def graph_lookup(cache: dict):

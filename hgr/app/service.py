@@ -24,6 +24,7 @@ from hgr.collection import Collection
 from hgr.errors import HGRError, ParseError, VideoError
 from hgr.evaluate import unique_captions
 from hgr.graph import RoleGraph, graph_lookup
+from hgr.graph_edit import check_graph
 from hgr.inputs import CaptionInputs, collection_inputs, frame_inputs
 from hgr.model import LEVELS
 from hgr.search import Encoded, QueryTrace, Ranked, Searcher, frame_storage, index_cache_path, plan_search
@@ -188,8 +189,12 @@ class DemoService:
         return sorted({str(p.parent) for p in self._video_paths.values() if p is not None})
 
     # ------------------------------------------------------------------------------------------------ text
-    def prepare(self, query: str) -> Prepared:
-        """Normalise and check a typed query; ParseError says what is wrong with it."""
+    def prepare(self, query: str, graph=None) -> Prepared:
+        """Normalise and check a typed query, or take `graph` (a role graph in the official JSON, e.g. an edited one:
+        its event node's words are the query) as it is, without parsing; ParseError says what is wrong."""
+        edited, warnings = (None, []) if graph is None else check_graph(graph)
+        if edited is not None:
+            query = " ".join(edited.words)
         if not isinstance(query, str) or not query.strip():
             raise ParseError("the query is empty: type a sentence describing a video, e.g. "
                              f"{(self.examples() or ['a dog is chasing a cat'])[0]!r}")
@@ -198,7 +203,7 @@ class DemoService:
                              f"{self.config.max_query_chars:,} (the model reads only its first {self.cfg.max_words} "
                              "words): type one sentence")
         from hgr.parsing import normalize_caption
-        text = normalize_caption(query)
+        text = query if edited is not None else normalize_caption(query)
         words = text.split()
         if not words:
             raise ParseError("no words in the query, only punctuation or symbols: type a sentence")
@@ -209,8 +214,7 @@ class DemoService:
             raise ParseError(f"none of the words {' '.join(read[:8])!r} is in the model's vocabulary "
                              f"({len(vocab):,} words), so there is nothing to match: describe the video with "
                              "everyday words (who does what)")
-        graph = RoleGraph.from_json(self._graphs(text))
-        warnings = []
+        graph = edited if edited is not None else RoleGraph.from_json(self._graphs(text))
         if unknown:
             warnings.append(f"unknown to the model, read as <UNK>: {', '.join(dict.fromkeys(unknown))}")
         if len(words) > self.cfg.max_words:
@@ -235,9 +239,16 @@ class DemoService:
         return {"query": prepared.text, "graph": graph, "attention_nodes": ids, "attention": attention,
                 "warnings": prepared.warnings}
 
-    def search(self, query: str, top_k: int | None = None) -> dict:
-        """Text to video: the collection's videos ranked by fused score (Eq. 13), with graph, attention, alignment."""
-        prepared = self.prepare(query)
+    def search(self, query: str, top_k: int | None = None, graph=None, previous=None) -> dict:
+        """Text to video: the collection's videos ranked by fused score (Eq. 13), with graph, attention, alignment.
+
+        `graph`: the query as a role graph (official JSON, e.g. edited) instead of `query`'s text. `previous`: an
+        earlier query (text, or a graph) to compare with: each result then says how it moved (`compare.rank_changes`).
+        """
+        prepared = self.prepare(query, graph)
+        before = None
+        if previous is not None:
+            before = self.prepare(previous) if isinstance(previous, str) else self.prepare("", previous)
         k = self._top_k(top_k)
         ranked, trace = self.searcher.search(prepared.text, k, pool=self.plan.pool, graph=prepared.graph.to_json())
         graph = graph_json(prepared.graph, trace.inputs, self.cfg.num_verbs)
@@ -245,8 +256,46 @@ class DemoService:
         results = [{"video_id": vid, "rank": i + 1, "scores": scores_json(ranked, i),
                     "frames": ranked.frame_counts[i], "alignment": alignment_json(ranked, i, trace.inputs)}
                    for i, vid in enumerate(ranked.ids)]
-        return {"query": prepared.text, "graph": graph, "attention_nodes": ids, "attention": attention,
-                "results": results, "warnings": prepared.warnings, "search": self.plan.to_json()}
+        answer = {"query": prepared.text, "graph": graph, "attention_nodes": ids, "attention": attention,
+                  "results": results, "warnings": prepared.warnings, "search": self.plan.to_json()}
+        if before is not None:
+            from hgr.app.compare import rank_changes
+            rank_changes(self, answer, before)
+        return answer
+
+    # ------------------------------------------------------------------------------------------------ why
+    def compare(self, caption_a: str, caption_b: str, video=None, video_id: str | None = None) -> dict:
+        """Two captions against one clip (an upload `video` or a collection `video_id`): per-level winners."""
+        from hgr.app.compare import compare
+        return compare(self, caption_a, caption_b, video, video_id)
+
+    def perturbations(self, video_id: str, caption: str | None = None) -> dict:
+        """A demo-world clip's true caption and its Table 6 perturbations, to compare."""
+        from hgr.app.compare import perturbations
+        return perturbations(self, video_id, caption)
+
+    def similar(self, video=None, video_id: str | None = None, top_k: int | None = None) -> dict:
+        """Video to video: the collection's clips most like an upload `video` or a collection `video_id`."""
+        from hgr.app.compare import similar
+        return similar(self, self._top_k(top_k), video, video_id)
+
+    @functools.cached_property
+    def similar_clips(self):
+        """`hgr.similar.SimilarClips` over the encoded collection (on the model's device)."""
+        from hgr.similar import SimilarClips
+        return SimilarClips(self.index)
+
+    @functools.cached_property
+    def _video_rows(self) -> dict[str, int]:
+        return {v: i for i, v in enumerate(self.video_ids)}
+
+    def video_row(self, video_id: str) -> int:
+        """Row of a collection video in the index; HGRError for an id the app does not search."""
+        row = self._video_rows.get(video_id) if isinstance(video_id, str) else None
+        if row is None:
+            raise HGRError(f"no video {str(video_id)[:80]!r} in the collection searched; pick one of its video ids "
+                           f"(e.g. {self.video_ids[0]!r})")
+        return row
 
     def _top_k(self, top_k) -> int:
         try:

@@ -146,6 +146,25 @@ def binary_selection_pairs(world: World | str | Path, split: str, kind: str, n: 
                                                                                                  seed)]
 
 
+def clip_perturbations(world: World, video_id: str, caption: str | None = None,
+                       seed: int = 0) -> tuple[str, dict[str, str]]:
+    """One false caption per perturbation that applies to one true caption of a clip (the app's Compare tab): the
+    true caption (`caption`, or the clip's first) and {kind: false caption}, drawn and checked as Table 6's are."""
+    clip = world.clips.get(video_id)
+    if clip is None:
+        raise CollectionError(f"{video_id!r} is not a clip of this demo world")
+    truths = _true_captions(world, clip)
+    index = next((i for i, t in enumerate(truths) if t.text == caption), None) if caption is not None else 0
+    if index is None:
+        raise CollectionError(f"{caption!r} is not one of {video_id}'s own captions; pick one of them")
+    out = {}
+    for kind in PERTURBATIONS:
+        rng = np.random.default_rng([seed, PERTURBATIONS.index(kind), index])
+        if (drawn := _false_caption(clip, truths[index], kind, truths, rng)) is not None:
+            out[kind] = drawn[1]
+    return truths[index].text, out
+
+
 def training_negatives(world: World | str | Path, split: str = "train", seed: int = 0,
                        kinds: tuple[str, ...] = PERTURBATIONS) -> dict[str, list[str]]:
     """Hard negatives for training (beyond the paper): {true caption: [false caption, ...]} for the clips of
