@@ -65,7 +65,7 @@ def summary(name: str, seconds: list[float]) -> str:
 
 def plain_http_search(http, query: str, top_k: int) -> dict:
     """/search without gradio_client: POST the call, then GET its result (server-sent events, one 'complete')."""
-    event = http.post("/gradio_api/call/search", json={"data": [query, top_k]}).json()["event_id"]
+    event = http.post("/gradio_api/call/search", json={"data": [query, top_k, None, None]}).json()["event_id"]
     body = http.get(f"/gradio_api/call/search/{event}").text
     assert body.startswith("event: complete"), body[:200]
     return json.loads(body.split("data: ", 1)[1])[0]

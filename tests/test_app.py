@@ -127,6 +127,71 @@ def test_parse(client):
     assert any(e["source"] == action["id"] and e["role"].startswith("ARG") for e in out["graph"]["edges"])
 
 
+def test_search_takes_an_edited_graph_and_a_previous_query(client):
+    """/search with the official graph /search returned (no re-parse) gives the same answer as the text; with a
+    `previous` query each result says where that query ranked it."""
+    typed = client.predict("a blue ball rolls across a white floor", 6, api_name="/search")
+    nodes, edges = typed["role_graph"]
+    assert nodes["ROOT"]["words"] == typed["query"].split() and all(len(e) == 3 for e in edges)
+    by_graph = client.predict("", 6, graph=typed["role_graph"], api_name="/search")
+    assert by_graph["query"] == typed["query"] and by_graph["results"] == typed["results"]
+    moved = client.predict("a red square moves across a black screen", 6, previous=typed["query"],
+                           api_name="/search")
+    before = {r["video_id"]: r for r in typed["results"]}
+    for r in moved["results"]:
+        old = before[r["video_id"]]
+        assert r["previous"]["rank"] == old["rank"] and r["previous"]["change"] == old["rank"] - r["rank"]
+        assert r["previous"]["scores"] == pytest.approx(old["scores"], abs=1e-4)
+        assert r["previous"]["new"] is False                                  # top 6 of 6: nothing is new
+    assert moved["previous"]["query"] == typed["query"] and moved["previous"]["left"] == []
+
+
+def test_compare_scores_as_search_does(client):
+    """/compare of two captions on one clip: each side's scores are what /search gives that clip for that caption,
+    and the winner and margin of each level follow from them."""
+    true, other = CAPTIONS["clip2"][0], CAPTIONS["clip1"][0]
+    out = client.predict(true, other, "clip2", api_name="/compare")
+    assert out["video_id"] == "clip2" and out["a"]["caption"] == true and out["b"]["caption"] == other
+    for side, caption in (("a", true), ("b", other)):
+        searched = next(r for r in client.predict(caption, 6, api_name="/search")["results"]
+                        if r["video_id"] == "clip2")
+        assert out[side]["scores"] == pytest.approx(searched["scores"], abs=1e-4)
+        assert out[side]["true"] is None                                     # not a demo-world clip
+        assert set(out[side]["alignment"]) <= {n["id"] for n in out[side]["graph"]["nodes"]}
+    for level in ("event", "action", "entity", "fused"):
+        margin = out["a"]["scores"][level] - out["b"]["scores"][level]
+        assert out["margin"][level] == pytest.approx(margin, abs=2e-4)
+        assert out["winner"][level] == ("a" if margin > 0 else "b" if margin < 0 else "tie")
+    assert out["winner"]["fused"] == "a"                                     # the clip's own caption wins
+    assert out["a"]["differs"] and out["b"]["differs"]
+
+
+def test_similar_clips(client):
+    from gradio_client import handle_file
+
+    out = client.predict(video_id="clip2", top_k=5, api_name="/similar")
+    ranked = [r["video_id"] for r in out["results"]]
+    assert len(ranked) == 5 and "clip2" not in ranked and set(ranked) <= set(CLIPS)
+    fused = [r["scores"]["fused"] for r in out["results"]]
+    assert fused == sorted(fused, reverse=True)
+    upload = client.predict(video=handle_file(str(app_data() / "videos" / "clip3.mp4")), top_k=3,
+                            api_name="/similar")
+    assert upload["video_id"] is None and upload["results"][0]["video_id"] == "clip3"   # its own clip, first
+
+
+def test_compare_similar_and_perturbations_say_what_is_wrong(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="give one clip"):
+        client.predict("a red square", "a blue ball", api_name="/compare")
+    with pytest.raises(AppError, match="no video 'nope'"):
+        client.predict(video_id="nope", api_name="/similar")
+    with pytest.raises(AppError, match="not a clip of a demo world"):
+        client.predict("clip2", api_name="/perturbations")
+    with pytest.raises(AppError, match="not valid JSON"):
+        client.predict("", 3, graph="[{", api_name="/search")
+
+
 def valid_figure(fig: dict) -> dict:
     """A gr.Plot value as plotly.js receives it, checked by plotly's own validation (the app skips it per request)."""
     import plotly.graph_objects as go

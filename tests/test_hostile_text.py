@@ -218,7 +218,8 @@ def _call(client, *args, api_name: str, timeout: float = 120):
     from gradio_client.exceptions import AppError
 
     if not all(_utf8(a) for a in args if isinstance(a, str)):
-        return _raw_call(client.src, api_name, args)
+        padding = (None, None) if api_name == "/search" else ()   # raw HTTP sends every input: graph, previous
+        return _raw_call(client.src, api_name, (*args, *padding))
     try:
         return "ok", client.submit(*args, api_name=api_name).result(timeout=timeout)
     except AppError as err:

@@ -22,14 +22,14 @@ def _service():
 def test_an_identical_upload_queued_behind_another_still_finds_its_file(tmp_path):
     """Two requests sent at once with the same upload, run one after the other (a queue with one worker, as
     gradio's queue runs them when the endpoint is busy): the second finds the file the first one read."""
-    from hgr.app.views import Views
+    from hgr.app.api import Api
 
     upload = tmp_path / "uploads" / "0123abcd" / "clip.mp4"           # gradio's layout: <upload dir>/<hash>/<name>
     upload.parent.mkdir(parents=True)
     shutil.copy(app_data() / "videos" / "clip3.mp4", upload)
-    views = Views(_service())
+    api = Api(_service())
     with ThreadPoolExecutor(max_workers=1) as queue:
-        requests = [queue.submit(views.api_captions, str(upload), 2) for _ in range(2)]
+        requests = [queue.submit(api.captions, str(upload), 2) for _ in range(2)]
         answers = [r.result(timeout=120) for r in requests]
     assert [a["results"][0]["video_id"] for a in answers] == ["clip3", "clip3"]
     assert upload.is_file()

@@ -236,8 +236,8 @@ class DemoService:
         """A sentence's graph and per-layer graph attention, without searching."""
         prepared = self.prepare(sentence)
         _, graph, ids, attention = self._trace(prepared)
-        return {"query": prepared.text, "graph": graph, "attention_nodes": ids, "attention": attention,
-                "warnings": prepared.warnings}
+        return {"query": prepared.text, "graph": graph, "role_graph": prepared.graph.to_json(),
+                "attention_nodes": ids, "attention": attention, "warnings": prepared.warnings}
 
     def search(self, query: str, top_k: int | None = None, graph=None, previous=None) -> dict:
         """Text to video: the collection's videos ranked by fused score (Eq. 13), with graph, attention, alignment.
@@ -256,8 +256,9 @@ class DemoService:
         results = [{"video_id": vid, "rank": i + 1, "scores": scores_json(ranked, i),
                     "frames": ranked.frame_counts[i], "alignment": alignment_json(ranked, i, trace.inputs)}
                    for i, vid in enumerate(ranked.ids)]
-        answer = {"query": prepared.text, "graph": graph, "attention_nodes": ids, "attention": attention,
-                  "results": results, "warnings": prepared.warnings, "search": self.plan.to_json()}
+        answer = {"query": prepared.text, "graph": graph, "role_graph": prepared.graph.to_json(),
+                  "attention_nodes": ids, "attention": attention, "results": results, "warnings": prepared.warnings,
+                  "search": self.plan.to_json()}
         if before is not None:
             from hgr.app.compare import rank_changes
             rank_changes(self, answer, before)

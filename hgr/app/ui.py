@@ -9,7 +9,7 @@ import html
 
 import gradio as gr
 
-from hgr.app import viz
+from hgr.app import api, viz
 from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
 from hgr.app.views import Views, about_markdown
 from hgr.model import LEVELS
@@ -139,14 +139,7 @@ def build(service: DemoService) -> gr.Blocks:
             with gr.Tab("About", id="about"):
                 gr.Markdown(about_markdown(service))
 
-        # ---------------------------------------------------------------------------------- JSON API (docs/api.md)
-        with gr.Group(visible=False):
-            api_query, api_k = gr.Textbox(), gr.Number(value=k_default, precision=0)
-            api_video, api_out = gr.File(type="filepath"), gr.JSON()
-            api_trigger = gr.Button()
-        api_trigger.click(views.api_search, [api_query, api_k], api_out, api_name="search")
-        api_trigger.click(views.api_captions, [api_video, api_k], api_out, api_name="captions")
-        api_trigger.click(views.api_parse, [api_query], api_out, api_name="parse")
+        api.mount(service, k_default)          # the JSON endpoints (docs/api.md), on hidden components
     return demo
 
 

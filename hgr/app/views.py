@@ -14,6 +14,7 @@ import gradio as gr
 from hgr.app import viz
 from hgr.app.service import DemoService
 from hgr.errors import HGRError
+from hgr.graph import RoleGraph
 from hgr.model import LEVELS
 
 
@@ -152,28 +153,8 @@ class Views:
         """Sentence -> (state, graph, attention, the graph as a text tree, layer selector)."""
         result = user_errors(self.service.parse)(sentence)
         _warn(result)
-        from hgr.graph import RoleGraph
-        graph = result["graph"]
-        events = {n["id"] for n in graph["nodes"] if n["level"] == "event"}
-        nodes = {n["id"]: {"role": n["role"], "spans": n["spans"], "words": n["words"]} for n in graph["nodes"]}
-        edges = [[e["source"], e["target"], e["role"]] for e in graph["edges"] if e["source"] not in events]
-        tree = str(RoleGraph.from_json([nodes, edges]))
+        tree = str(RoleGraph.from_json(result["role_graph"]))
         return result, viz.graph_figure(result, 0), viz.attention_figure(result), tree, _layer_update(result)
-
-    # ---------------------------------------------------------------------------------------------- JSON API
-    def api_search(self, query: str, top_k: float) -> dict:
-        """/search: the ranked videos with per-level scores, the query graph and its attention."""
-        return user_errors(self.service.search)(query, top_k)
-
-    def api_captions(self, video: str | None, top_k: float) -> dict:
-        """/captions: the collection's captions ranked for an uploaded clip."""
-        if not video:
-            raise gr.Error("no video file was sent: pass handle_file('clip.mp4')")
-        return user_errors(self.service.captions)(video, top_k)
-
-    def api_parse(self, sentence: str) -> dict:
-        """/parse: a sentence's graph and per-layer graph attention."""
-        return user_errors(self.service.parse)(sentence)
 
 
 # ---------------------------------------------------------------------------------------------------- About
