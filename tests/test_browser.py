@@ -71,3 +71,79 @@ def test_video_to_text(page, shots):
     page.locator("#v2t-alignment .js-plotly-plot").wait_for()
     page.wait_for_timeout(800)
     page.screenshot(path=str(shots / "video-to-text.png"), full_page=True)
+
+
+def _search(page, query: str, first: str) -> None:
+    page.get_by_role("tab", name="Text → video").click()
+    page.locator("#query textarea").fill(query)
+    page.locator("#search-btn").click()
+    page.locator("#results").get_by_text(f"#1 {first}").wait_for()
+
+
+def _pick(page, dropdown: str, option: str) -> None:
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_edit_the_query_graph_and_rerank(page, shots):
+    """Remove a node of the searched query's graph and re-rank: the edit is listed, every result says how it moved
+    against the typed query, and the gallery's captions carry the same moves."""
+    import re
+
+    _search(page, "a green bar sweeps over a yellow wall", "clip2")
+    target = page.locator("#edit-target input")
+    page.wait_for_function("() => document.querySelector('#edit-target input').value !== ''")
+    removed = re.search(r"'(.+)'", target.input_value()).group(1)          # e.g. "ARG0 'a green bar'"
+    page.locator("#rerank-btn").click()
+    page.locator("#changes table").wait_for()
+    assert "removed" in page.locator("#edits").inner_text() and removed in page.locator("#edits").inner_text()
+    assert "a green bar sweeps over a yellow wall" in page.locator("#edits").inner_text()   # the typed query
+    rows = page.locator("#changes tr")
+    assert rows.count() == 1 + 6                                            # header + the six clips (top-k 10)
+    moves = [rows.nth(i).locator("td").nth(2).inner_text() for i in range(1, 7)]
+    assert all(re.fullmatch(r"↑\d+|↓\d+|=|new", m) for m in moves), moves
+    captions = page.locator("#results .caption-label").all_inner_texts()
+    assert captions and all(re.match(r"(↑\d+|↓\d+|=|new) #\d+ clip", c) for c in captions), captions
+    page.locator("#graph").get_by_text("Edited query graph").wait_for()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "edit-and-rerank.png"), full_page=True)
+
+
+def test_compare_two_captions(page, shots):
+    """A collection clip and two captions: the verdict per level, both graphs and both frame alignments."""
+    page.get_by_role("tab", name="Compare captions").click()
+    _pick(page, "#compare-video", "clip2")
+    assert not page.locator("#perturbation").is_visible()                  # not a demo-world clip: no picker
+    page.locator("#caption-a textarea").fill("a green bar sweeps over a yellow wall")
+    page.locator("#caption-b textarea").fill("a blue ball rolls across a white floor")
+    page.locator("#compare-btn").click()
+    page.locator("#verdict table").wait_for()
+    verdict = page.locator("#verdict").inner_text()
+    fused = next(line for line in verdict.splitlines() if line.startswith("fused"))
+    assert "A by" in fused, verdict                                        # the clip's own caption wins
+    assert "Only in A" in verdict and "Only in B" in verdict
+    for plot in ("#compare-graph-a", "#compare-graph-b", "#compare-align-a", "#compare-align-b"):
+        page.locator(f"{plot} .js-plotly-plot").wait_for()
+    page.locator("#compare-align-b").get_by_text("Caption B on clip2").wait_for()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "compare.png"), full_page=True)
+
+
+def test_similar_clips(page, shots):
+    """From a text search's result to its similar clips (the clip itself left out), then an uploaded copy of a
+    clip, which finds that clip first."""
+    _search(page, "a white ball drifts over a purple background", "clip3")
+    page.locator("#similar-selected-btn").click()
+    page.locator("#similar-results").get_by_text("#1 clip").wait_for()
+    assert page.get_by_role("tab", name="Similar clips").get_attribute("aria-selected") == "true"
+    assert "most like clip3" in page.locator("#similar-info").inner_text()
+    captions = page.locator("#similar-results .caption-label").all_inner_texts()
+    assert len(captions) == 5 and not any(c.endswith(" clip3") for c in captions), captions
+    page.locator("#similar-scores .js-plotly-plot").wait_for()
+    page.locator("#similar-upload input[type=file]").set_input_files(str(app_data() / "videos" / "clip4.mp4"))
+    page.locator("#similar-upload").get_by_text("clip4.mp4").wait_for()
+    page.locator("#similar-btn").click()
+    page.locator("#similar-info").get_by_text("most like clip4.mp4").wait_for()
+    page.locator("#similar-results").get_by_text("#1 clip4").wait_for()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "similar.png"), full_page=True)

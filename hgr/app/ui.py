@@ -1,7 +1,8 @@
 """The Gradio page: layout and wiring only (callbacks in views.py, logic in service.py, figures in viz.py).
 
-Tabs: Text → video, Video → text, Graph explorer, About. JSON endpoints for gradio_client: /search, /captions,
-/parse (docs/api.md); the tabs' own events are callable too but undocumented.
+Tabs: Text → video (with the query graph editor), Video → text, Compare captions, Similar clips, Graph explorer,
+About. JSON endpoints (hgr/app/api.py, docs/api.md): /search, /captions, /parse, /compare, /similar,
+/perturbations; the tabs' own events are callable too but undocumented.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import gradio as gr
 
 from hgr.app import api, viz
 from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
-from hgr.app.views import Views, about_markdown
+from hgr.app.views import EDITS, Views, about_markdown
 from hgr.model import LEVELS
 
 CSS = """
@@ -22,7 +23,13 @@ CSS = """
   font-size: 0.85em; margin-right: 4px}
 .clip-info {padding: 6px 2px; line-height: 1.9}
 .note {color: #6b7280; font-style: italic}
-#results .grid-wrap {min-height: 0 !important}  /* the ranked clips end where their rows do, not 450 px down */
+#results .grid-wrap, #similar-results .grid-wrap {min-height: 0 !important}  /* end where their rows do */
+.moves table, .verdict table {border-collapse: collapse; font-size: 0.92em; margin: 4px 0}
+.moves th, .moves td, .verdict th, .verdict td {padding: 3px 10px; border-bottom: 1px solid #e5e7eb; text-align: left}
+.moves, .verdict {overflow-x: auto}
+.verdict p {margin: 4px 0}
+.editor-note p {margin: 6px 8px 0 8px}
+#tabs .tab-wrapper, #tabs .tab-container {flex-wrap: wrap; height: auto}  /* six tabs wrap on a phone */
 """
 
 
@@ -48,10 +55,10 @@ def build(service: DemoService) -> gr.Blocks:
     with gr.Blocks(title="HGR: video-text retrieval, explained", delete_cache=(3600, 3600),
                    analytics_enabled=False) as demo:
         gr.HTML(header_html(service))
-        with gr.Tabs():
+        with gr.Tabs(elem_id="tabs") as tabs:
             # ------------------------------------------------------------------------------ text -> video
             with gr.Tab("Text → video", id="t2v"):
-                t2v_state = gr.State(None)
+                t2v_state, t2v_selected = gr.State(None), gr.State(None)
                 with gr.Row(equal_height=False):
                     query = gr.Textbox(label="Describe a video", placeholder="e.g. a dog is chasing a cat",
                                        scale=5, max_lines=2, elem_id="query")
@@ -67,7 +74,10 @@ def build(service: DemoService) -> gr.Blocks:
                     with gr.Column(scale=2):
                         scores = gr.Plot(empty("Scores appear here after a search."), label="Scores",
                                          elem_id="scores")
-                clip_info = gr.HTML()
+                with gr.Row(equal_height=False):
+                    clip_info = gr.HTML()
+                    similar_here = gr.Button("Similar clips to this one →", size="sm", scale=0, min_width=220,
+                                             elem_id="similar-selected-btn")
                 alignment = gr.Plot(empty("Frame alignment of the selected clip appears here."),
                                     label="Frame alignment", elem_id="alignment")
                 with gr.Row():
@@ -78,10 +88,32 @@ def build(service: DemoService) -> gr.Blocks:
                                         elem_id="graph")
                     with gr.Column(scale=1):
                         attention = gr.Plot(empty("Graph attention appears here."), label="Graph attention")
-                outputs = [t2v_state, gallery, scores, alignment, clip_info, graph, attention, layer]
+                with gr.Group(elem_id="editor"):
+                    gr.Markdown("**Edit the query graph and re-rank**: the edited graph goes to the text encoder "
+                                "as it is (no re-parse); ranks and score changes are against the typed query.",
+                                elem_classes="editor-note")
+                    with gr.Row(equal_height=True):
+                        edit_op = gr.Dropdown([(label, op) for op, label in EDITS.items()], value="remove",
+                                              label="Edit", scale=2, elem_id="edit-op")
+                        edit_target = gr.Dropdown([], label="Node or edge", scale=3, elem_id="edit-target")
+                        edit_value = gr.Textbox(label="New words", visible=False, scale=2, max_lines=1,
+                                                elem_id="edit-value")
+                        rerank = gr.Button("Apply and re-rank", variant="primary", scale=1, elem_id="rerank-btn")
+                    edits = gr.HTML(elem_id="edits")
+                    changes = gr.HTML(elem_id="changes")
+                outputs = [t2v_state, gallery, scores, alignment, clip_info, graph, attention, layer, t2v_selected]
                 gr.on([search.click, query.submit], views.search, [query, top_k], outputs,
-                      api_name="ui_search", api_visibility="undocumented")
-                gallery.select(views.select_video, [t2v_state], [alignment, clip_info], api_visibility="private")
+                      api_name="ui_search", api_visibility="undocumented"
+                      ).then(lambda: ("", ""), None, [edits, changes], api_visibility="private"
+                             ).then(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
+                                    api_visibility="private")
+                edit_op.change(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
+                               api_visibility="private")
+                rerank.click(views.rerank, [t2v_state, edit_op, edit_target, edit_value, top_k],
+                             [*outputs, edits, changes, edit_target, edit_value],
+                             api_name="ui_rerank", api_visibility="undocumented")
+                gallery.select(views.select_video, [t2v_state], [alignment, clip_info, t2v_selected],
+                               api_visibility="private")
                 layer.change(views.redraw_graph, [t2v_state, layer], [graph], api_visibility="private")
 
             # ------------------------------------------------------------------------------ video -> text
@@ -114,6 +146,68 @@ def build(service: DemoService) -> gr.Blocks:
                            [v2t_state, table, v2t_scores, v2t_alignment, v2t_info],
                            api_name="ui_captions", api_visibility="undocumented")
                 table.select(views.select_caption, [v2t_state], [v2t_alignment, v2t_info], api_visibility="private")
+
+            # ------------------------------------------------------------------------------ compare
+            with gr.Tab("Compare captions", id="compare"):
+                gr.Markdown("Which of two captions fits a clip, and why: the score of each at every level, the "
+                            "nodes only one of them has, and where each looks in the clip. For a clip of the demo "
+                            "world, pick one of the paper's Table 6 perturbations of its true caption.",
+                            elem_classes="note")
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        cmp_pick = gr.Dropdown(service.video_ids[:2000], value=None, label="Pick a collection video",
+                                               elem_id="compare-video")
+                        cmp_upload = gr.File(label="…or upload a clip", file_types=list(UPLOAD_EXTENSIONS),
+                                             type="filepath", elem_id="compare-upload")
+                        perturbation = gr.Dropdown([], label="A false caption (Table 6 perturbation of the true one)",
+                                                   visible=False, elem_id="perturbation")
+                        caption_a = gr.Textbox(label="Caption A", max_lines=2, elem_id="caption-a",
+                                               placeholder="e.g. a dog is chasing a cat")
+                        caption_b = gr.Textbox(label="Caption B", max_lines=2, elem_id="caption-b",
+                                               placeholder="e.g. a cat is chasing a dog")
+                        compare = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+                    with gr.Column(scale=3):
+                        verdict = gr.HTML("<p class='note'>The verdict per level appears here.</p>",
+                                          elem_id="verdict")
+                with gr.Row():
+                    graph_a = gr.Plot(empty("Caption A's graph appears here."), label="Caption A",
+                                      elem_id="compare-graph-a")
+                    graph_b = gr.Plot(empty("Caption B's graph appears here."), label="Caption B",
+                                      elem_id="compare-graph-b")
+                align_a = gr.Plot(empty("Caption A's frame alignment appears here."), label="Frame alignment, A",
+                                  elem_id="compare-align-a")
+                align_b = gr.Plot(empty("Caption B's frame alignment appears here."), label="Frame alignment, B",
+                                  elem_id="compare-align-b")
+                cmp_pick.change(views.compare_choices, [cmp_pick], [perturbation, caption_a],
+                                api_visibility="private")
+                perturbation.change(lambda caption: gr.update(value=caption) if caption else gr.update(),
+                                    [perturbation], [caption_b], api_visibility="private")
+                compare.click(views.compare, [cmp_upload, cmp_pick, caption_a, caption_b],
+                              [verdict, graph_a, graph_b, align_a, align_b],
+                              api_name="ui_compare", api_visibility="undocumented")
+
+            # ------------------------------------------------------------------------------ similar clips
+            with gr.Tab("Similar clips", id="similar"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        sim_pick = gr.Dropdown(service.video_ids[:2000], value=None, label="Pick a collection video",
+                                               elem_id="similar-video")
+                        sim_upload = gr.File(label="…or upload a clip", file_types=list(UPLOAD_EXTENSIONS),
+                                             type="filepath", elem_id="similar-upload")
+                        with gr.Row():
+                            sim_k = gr.Slider(1, k_max, value=k_default, step=1, label="top-k")
+                            find_similar = gr.Button("Find similar clips", variant="primary", elem_id="similar-btn")
+                        sim_info = gr.HTML(elem_id="similar-info")
+                    with gr.Column(scale=3):
+                        sim_gallery = gr.Gallery(label="The most similar clips (fused score)", columns=5,
+                                                 object_fit="contain", allow_preview=True, elem_id="similar-results")
+                sim_scores = gr.Plot(empty("Per-level similarities appear here."), label="Similarity per level",
+                                     elem_id="similar-scores")
+                sim_outputs = [sim_gallery, sim_scores, sim_info]
+                find_similar.click(views.similar, [sim_upload, sim_pick, sim_k], sim_outputs,
+                                   api_name="ui_similar", api_visibility="undocumented")
+            similar_here.click(views.similar_to_selected, [t2v_selected, sim_k],
+                               [tabs, sim_upload, sim_pick, *sim_outputs], api_visibility="private")
 
             # ------------------------------------------------------------------------------ graph explorer
             with gr.Tab("Graph explorer", id="explorer"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import html
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -118,11 +118,17 @@ def _edge_weights(result: dict, layer: int) -> dict[tuple[str, str], tuple[float
     return out
 
 
-def graph_figure(result: dict, layer: int = 0, height: int = 420) -> Figure:
-    """The query's event/action/entity graph; edge width = graph attention of `layer` (mean of both directions)."""
+HIGHLIGHT = "#dc2626"      # the ring around a node that the other caption of a comparison lacks
+
+
+def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Collection[str] = (),
+                 title: str = "Query graph") -> Figure:
+    """The query's event/action/entity graph; edge width = graph attention of `layer` (mean of both directions);
+    nodes in `highlight` ringed in red (a comparison's differing nodes)."""
     graph = result.get("graph") or {}
     if not graph.get("nodes"):
         return empty_figure("No graph yet: type a sentence.", height)
+    highlight = set(highlight)
     pos = layout_positions(graph)
     names = {n["id"]: n for n in graph["nodes"]}
     weights = _edge_weights(result, layer)
@@ -160,10 +166,15 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420) -> Figure:
             marker=dict(size=30 if level == "event" else 24, color=LEVEL_COLOURS[level],
                         line=dict(width=2, color="white"),
                         opacity=[1.0 if n["slot"] is not None else 0.35 for n in nodes])))
+    ringed = [n["id"] for n in graph["nodes"] if n["id"] in highlight]
+    if ringed:                                          # a trace of its own, so the legend keeps plain markers
+        data.append(dict(type="scatter", x=[pos[i][0] for i in ringed], y=[pos[i][1] for i in ringed],
+                         mode="markers", hoverinfo="skip", showlegend=False,
+                         marker=dict(symbol="circle-open", size=36, color=HIGHLIGHT, line=dict(width=3))))
     xs = [p[0] for p in pos.values()]
     layers = len(result.get("attention") or [])
-    title = (f"Query graph · edge width = attention in layer {min(layer, max(layers - 1, 0)) + 1} of {layers}"
-             if layers else "Query graph")
+    if layers:
+        title += f" · edge width = attention in layer {min(layer, max(layers - 1, 0)) + 1} of {layers}"
     layout = dict(annotations=notes or None, hoverlabel=dict(bgcolor="white"),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
                   xaxis=dict(visible=False, range=[min(xs) - 0.7, max(xs) + 0.7]),
@@ -200,7 +211,8 @@ def attention_figure(result: dict, height: int = 380) -> Figure:
 
 
 # ------------------------------------------------------------------------------------------------------ scores
-def scores_figure(results: list[dict], label_key: str = "video_id", height: int | None = None) -> Figure:
+def scores_figure(results: list[dict], label_key: str = "video_id", height: int | None = None,
+                  title: str = "Scores per level (fused = mean, Eq. 13)") -> Figure:
     """Grouped horizontal bars: event, action, entity and fused score of each result, best at the top."""
     if not results:
         return empty_figure("No results yet.")
@@ -212,7 +224,7 @@ def scores_figure(results: list[dict], label_key: str = "video_id", height: int 
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
                   yaxis=dict(autorange="reversed", tickfont=dict(size=11)),
                   xaxis=dict(title=dict(text="cosine similarity"), gridcolor="#e5e7eb", zerolinecolor="#9ca3af"))
-    return figure(data, layout, height or 100 + 56 * len(results), "Scores per level (fused = mean, Eq. 13)")
+    return figure(data, layout, height or 100 + 56 * len(results), html.escape(title))
 
 
 def _short(text: str, width: int) -> str:
