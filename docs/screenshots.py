@@ -1,6 +1,9 @@
 """Regenerate the README's screenshots of the app on the embedded demo (Debian chromium + Playwright).
 
     python docs/screenshots.py        # starts `python app.py` on a free port, writes docs/screenshot-*.png
+
+The search, captions and compare tabs are shot whole; the graph editor and similar clips from their own part of
+the page down, to keep each PNG small.
 """
 from __future__ import annotations
 
@@ -23,6 +26,55 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def shot_from(page, selector: str, name: str, until: str | None = None) -> None:
+    """A full-page screenshot cut from the top of `selector` to the bottom of `until` (or of the page)."""
+    scrolled = page.evaluate("window.scrollY")                   # bounding boxes are relative to the viewport
+    top = page.locator(selector).bounding_box()["y"] + scrolled
+    if until:
+        box = page.locator(until).bounding_box()
+        bottom = box["y"] + box["height"] + scrolled
+    else:
+        bottom = page.evaluate("document.body.scrollHeight")
+    page.screenshot(path=str(REPO / "docs" / name), full_page=True,
+                    clip={"x": 0, "y": top - 8, "width": page.viewport_size["width"], "height": bottom - top + 16})
+
+
+def compare(page, video_id: str) -> None:
+    """Compare tab: a demo clip's true caption against its switch-roles perturbation."""
+    page.get_by_role("tab", name="Compare captions").click()
+    page.locator("#compare-video input").fill(video_id)
+    page.get_by_role("option", name=video_id, exact=True).click()
+    page.locator("#perturbation input").click()
+    page.get_by_role("option").filter(has_text="switch roles").first.click()
+    page.locator("#compare-btn").click()
+    page.locator("#compare-align-b").get_by_text("frames each node attended to").wait_for()
+    page.wait_for_timeout(1500)
+    shot_from(page, "#tabs", "screenshot-compare.png", until="#compare-align-a")
+
+
+def rerank(page) -> None:
+    """Text -> video, then the query graph's ARG0 and ARG1 swapped and the clips re-ranked."""
+    page.get_by_role("tab", name="Text → video").click()
+    page.locator("#query textarea").fill("a dog is chasing a cat")
+    page.locator("#search-btn").click()
+    page.locator("#alignment").get_by_text("which frames each node").wait_for()
+    page.locator("#edit-op input").click()
+    page.get_by_role("option", name="swap ARG0 ↔ ARG1 of an action").click()
+    page.wait_for_function("() => document.querySelector('#edit-target input').value.includes('↔')")
+    page.locator("#rerank-btn").click()
+    page.locator("#changes table").wait_for()
+    page.wait_for_timeout(1500)
+    shot_from(page, "#graph-row", "screenshot-rerank.png", until="#changes")
+
+
+def similar(page) -> None:
+    """Similar clips of the first result of the last search."""
+    page.locator("#similar-selected-btn").click()
+    page.locator("#similar-scores").get_by_text("Similarity to").wait_for()
+    page.wait_for_timeout(1500)
+    shot_from(page, "#tabs", "screenshot-similar.png")
 
 
 def main() -> None:
@@ -54,6 +106,9 @@ def main() -> None:
             page.locator("#v2t-alignment").get_by_text("against caption #1").wait_for()
             page.wait_for_timeout(1500)
             page.screenshot(path=str(REPO / "docs" / "screenshot-captions.png"), full_page=True)
+            compare(page, clip.stem)
+            rerank(page)
+            similar(page)
             browser.close()
     finally:
         server.terminate()

@@ -80,7 +80,7 @@ def build(service: DemoService) -> gr.Blocks:
                                              elem_id="similar-selected-btn")
                 alignment = gr.Plot(empty("Frame alignment of the selected clip appears here."),
                                     label="Frame alignment", elem_id="alignment")
-                with gr.Row():
+                with gr.Row(elem_id="graph-row"):
                     with gr.Column(scale=1):
                         layer = gr.Radio(layers, value=layers[0] if layers else None, visible=len(layers) > 1,
                                          label="Graph attention layer drawn as edge widths")
