@@ -76,6 +76,25 @@ def test_the_api_docs_example_runs(app, tmp_path, capsys):
     assert "from video dw" in printed[1] and printed[2].startswith("[('event', ")
 
 
+def test_the_api_docs_why_example_runs(app, capsys):
+    """docs/api.md's second Python example (/perturbations, /compare, /search with an edited graph and a previous
+    query, /similar), as written, against the demo (its URL swapped for the app's)."""
+    from pathlib import Path
+
+    from hgr.collection import Collection
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    code = docs.split("```python\n")[2].split("```", 1)[0]
+    assert '"http://127.0.0.1:7860/"' in code and "/compare" in code and "/similar" in code and "graph=" in code
+    with Collection.open(DEMO_COLLECTION) as coll:
+        assert 'clip = "dw00004"' in code and "dw00004" in coll.video_ids     # the example's clip is the demo's
+    exec(compile(code.replace('"http://127.0.0.1:7860/"', repr(app.url)), "docs/api.md", "exec"), {})
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
+    assert len(printed) == 3 and printed[0].startswith("{'event': (") and "'fused': (" in printed[0]
+    assert printed[1].startswith("[('dw") and printed[2].startswith("[('dw")
+    assert "'dw00004'" not in printed[2]                                   # a clip is left out of its own list
+
+
 def test_the_api_docs_curl_example_runs(app):
     """docs/api.md's plain-HTTP example, as written, with bash and curl against the demo (URL and clip swapped)."""
     import shutil
