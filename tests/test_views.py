@@ -111,3 +111,16 @@ def test_editor_errors_say_what_to_do(views):
         views.rerank(state, "role", edge, "", 5)
     with pytest.raises(gr.Error, match="no words given"):
         views.rerank(state, "words", action, "  ", 5)
+
+
+def test_a_typed_role_is_shown_as_text(views):
+    """The role box takes any label (one the model does not know reads as NOUN): it reaches the page as text."""
+    from hgr.app.views import edit_targets
+
+    caption, _ = _swappable(views.service)
+    state, *_ = views.search(caption, 5)
+    edge = edit_targets(state["role_graph"], "role")[0][1]
+    new, *_, edits, changes, _, _ = views.rerank(state, "role", edge, "<i>x</i>", 5)
+    assert "&lt;I&gt;X&lt;/I&gt;" in edits and "<I>" not in edits
+    notes = [a["text"] for a in views.redraw_graph(new, "layer 1").layout.get("annotations") or []]
+    assert "&lt;I&gt;X&lt;/I&gt;" in notes

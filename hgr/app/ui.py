@@ -26,10 +26,13 @@ CSS = """
 #results .grid-wrap, #similar-results .grid-wrap {min-height: 0 !important}  /* end where their rows do */
 .moves table, .verdict table {border-collapse: collapse; font-size: 0.92em; margin: 4px 0}
 .moves th, .moves td, .verdict th, .verdict td {padding: 3px 10px; border-bottom: 1px solid #e5e7eb; text-align: left}
-.moves, .verdict {overflow-x: auto}
+.moves, .verdict {overflow-x: auto; max-width: calc(100vw - 96px)}  /* a wide table scrolls, not the page */
 .verdict p {margin: 4px 0}
 .editor-note p {margin: 6px 8px 0 8px}
 #tabs .tab-wrapper, #tabs .tab-container {flex-wrap: wrap; height: auto}  /* six tabs wrap on a phone */
+@media (max-width: 640px) {  /* five 100 px gallery columns made a phone's page 612 px wide */
+  #results .grid-container, #similar-results .grid-container {--grid-cols: 2 !important}
+}
 """
 
 

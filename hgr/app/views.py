@@ -17,7 +17,7 @@ from hgr.app.compare import CAPTIONS
 from hgr.app.service import DemoService
 from hgr.errors import HGRError
 from hgr.graph import RoleGraph
-from hgr.model import LEVELS
+from hgr.model import LEVELS, ROLES
 
 
 def user_errors(fn):
@@ -142,6 +142,10 @@ class Views:
             raise gr.Error("Pick what to edit: this graph has no node or edge for that edit.")
         graph = RoleGraph.from_json(result["role_graph"])
         edit = edit_request(op, target, value)
+        if op == "role" and edit["role"] and edit["role"] not in ROLES:
+            known = ", ".join(r for r in ROLES if r not in ("V", "NOUN"))
+            gr.Warning(html.escape(f"{edit['role']} is not a role the model was trained with ({known}): it reads "
+                                   "the entity as a plain noun phrase (NOUN)", quote=False))
         history = [*result["edits"], describe_edit(graph, edit)]
         edited = apply_edit(graph, edit)
         base = result["base"]
