@@ -218,6 +218,23 @@ def test_ui_captions_returns_the_page(client):
     assert valid_figure(scores)["data"] and valid_figure(alignment)["layout"]["images"]
 
 
+def test_ui_compare_and_similar_return_the_page(client):
+    """The Compare and Similar tabs' page endpoints with an uploaded clip: valid figures, the differing nodes ringed."""
+    from gradio_client import handle_file
+
+    clip = handle_file(str(app_data() / "videos" / "clip2.mp4"))
+    verdict, graph_a, graph_b, align_a, align_b = client.predict(
+        clip, None, CAPTIONS["clip2"][0], CAPTIONS["clip1"][0], api_name="/ui_compare")
+    assert "clip2.mp4" in verdict and "<table>" in verdict
+    for graph in (graph_a, graph_b):
+        rings = [t for t in valid_figure(graph)["data"] if t.get("marker", {}).get("symbol") == "circle-open"]
+        assert len(rings) == 1 and rings[0]["x"]                           # the nodes the other caption lacks
+    assert all(valid_figure(fig)["layout"]["images"] for fig in (align_a, align_b))   # the upload's frame strip
+    gallery, scores, info = client.predict(clip, None, 3, api_name="/ui_similar")
+    assert [item["caption"] for item in gallery][0] == "#1 clip2" and len(gallery) == 3
+    assert valid_figure(scores)["data"] and "clip2.mp4" in info
+
+
 def test_gallery_clips_are_served_in_place(app):
     """The gallery points at the collection's own files (no per-request copy into gradio's cache)."""
     from gradio_client import Client

@@ -1,5 +1,5 @@
 """Hostile text at every entry point: the parser, the model (through DemoService), the views' HTML, the CLI and the
-running app's /search, /parse and /ui_search.
+running app's /search, /parse, /ui_search, /compare and /similar.
 
 Property-based (hypothesis, seeded by its database-free `derandomize`): arbitrary unicode (control characters,
 surrogates, RTL marks, emoji), very long strings, HTML/JS, format strings and path-like strings. The contract:
@@ -158,6 +158,31 @@ def test_names_from_a_collection_are_escaped_in_the_header_and_about_tab(service
         service.checkpoint.card.pop("name")
 
 
+@FAST
+@given(TEXT, TEXT)
+def test_the_why_views_never_turn_typed_text_into_markup(text, other):
+    """The Compare verdict, the editor's history and the rank-change table escape captions, clip names (an upload's
+    file name), node words, typed roles and video ids."""
+    from hgr.app.views import changes_html, edits_html, verdict_html
+
+    scores = {"event": 0.1, "action": 0.2, "entity": 0.3, "fused": 0.2}
+    graph = {"nodes": [{"id": "1", "level": "action", "role": "V", "words": [text]},
+                       {"id": "2", "level": "entity", "role": other, "words": [other]}]}
+    side = {"caption": text, "scores": scores, "graph": graph, "differs": ["1", "2"], "true": None,
+            "nodes": {"1": {"score": 0.5}}}
+    out = {"clip": other, "frames": 3, "a": side, "b": {**side, "caption": other, "true": False},
+           "winner": dict.fromkeys(scores, "a"), "margin": dict.fromkeys(scores, 0.1)}
+    previous = {"rank": 2, "change": 1, "new": False, "delta": scores}
+    result = {"query": text, "base": {"query": other}, "edits": [text, other],
+              "results": [{"rank": 1, "video_id": other, "scores": scores, "previous": previous}],
+              "previous": {"left": [text]}}
+    allowed = {"div", "p", "b", "span", "table", "tr", "th", "td", "ol", "li"}
+    for fragment in (verdict_html(out), edits_html(result), changes_html(result)):
+        tags = markup(fragment)
+        assert {t for t, _ in tags} <= allowed, fragment
+        assert {name for _, attrs in tags for name, _ in attrs} <= {"class", "style"}, fragment
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 @pytest.mark.parametrize("query", NASTY[:6] + NASTY[8:12])
 def test_cli_parse_prints_a_graph_or_one_line(query, capsys):
@@ -231,15 +256,20 @@ def _check_app_error(message: str) -> None:
     assert not markup(message), f"markup in an error message: {message}"
 
 
-@pytest.mark.parametrize("api_name", ["/search", "/parse", "/ui_search"])
+@pytest.mark.parametrize("api_name", ["/search", "/parse", "/ui_search", "/compare", "/similar"])
 def test_app_endpoints_with_nasty_strings(client, app, api_name):
     for query in NASTY:
-        args = (query,) if api_name == "/parse" else (query, 3)
+        args = {"/parse": (query,), "/compare": (query, "a red square moves", "clip0", None),
+                "/similar": (query, None, 3)}.get(api_name, (query, 3))
         kind, out = _call(client, *args, api_name=api_name)
         if kind == "error":
             _check_app_error(out)
         elif api_name == "/ui_search":
             assert {t for t, _ in markup(out[3])} <= {"div", "b", "br", "span", "p"}
+        elif api_name == "/compare":
+            assert all(c.isalnum() or c in " -" for c in out["a"]["caption"])
+        elif api_name == "/similar":
+            pytest.fail(f"/similar took {query!r} for a video id")
         else:
             assert all(c.isalnum() or c in " -" for c in out["query"])
     assert app.proc.poll() is None
