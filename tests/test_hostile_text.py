@@ -163,7 +163,7 @@ def test_names_from_a_collection_are_escaped_in_the_header_and_about_tab(service
 def test_the_why_views_never_turn_typed_text_into_markup(text, other):
     """The Compare verdict, the editor's history and the rank-change table escape captions, clip names (an upload's
     file name), node words, typed roles and video ids."""
-    from hgr.app.views import changes_html, edits_html, verdict_html
+    from hgr.app.why import changes_html, edits_html, verdict_html
 
     scores = {"event": 0.1, "action": 0.2, "entity": 0.3, "fused": 0.2}
     graph = {"nodes": [{"id": "1", "level": "action", "role": "V", "words": [text]},

@@ -67,7 +67,7 @@ def test_the_verdict_says_which_caption_is_true_and_where_the_model_was_fooled(v
 
 
 def test_the_editor_offers_what_each_edit_applies_to(views):
-    from hgr.app.views import edit_targets
+    from hgr.app.why import edit_targets
 
     caption, action = _swappable(views.service)
     graph = views.service.prepare(caption).graph
@@ -79,7 +79,7 @@ def test_the_editor_offers_what_each_edit_applies_to(views):
 
 
 def test_rerank_shows_the_edited_search_and_each_clips_move(views):
-    from hgr.app.views import move_label
+    from hgr.app.why import move_label
     from hgr.graph_edit import sentence_of, swap_arguments
 
     caption, action = _swappable(views.service)
@@ -100,7 +100,7 @@ def test_rerank_shows_the_edited_search_and_each_clips_move(views):
 
 
 def test_editor_errors_say_what_to_do(views):
-    from hgr.app.views import edit_targets
+    from hgr.app.why import edit_targets
 
     caption, action = _swappable(views.service)
     state, *_ = views.search(caption, 5)
@@ -115,7 +115,7 @@ def test_editor_errors_say_what_to_do(views):
 
 def test_a_typed_role_is_shown_as_text(views):
     """The role box takes any label (one the model does not know reads as NOUN): it reaches the page as text."""
-    from hgr.app.views import edit_targets
+    from hgr.app.why import edit_targets
 
     caption, _ = _swappable(views.service)
     state, *_ = views.search(caption, 5)

@@ -1,4 +1,5 @@
-"""The Gradio page: layout and wiring only (callbacks in views.py, logic in service.py, figures in viz.py).
+"""The Gradio page: layout and wiring only (callbacks in views.py, logic in service.py, figures in viz.py, the
+ask-why tables in why.py).
 
 Tabs: Text → video (with the query graph editor), Video → text, Compare captions, Similar clips, Graph explorer,
 About. JSON endpoints (hgr/app/api.py, docs/api.md): /search, /captions, /parse, /compare, /similar,
@@ -12,7 +13,8 @@ import gradio as gr
 
 from hgr.app import api, viz
 from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
-from hgr.app.views import EDITS, Views, about_markdown
+from hgr.app.views import Views, about_markdown
+from hgr.app.why import EDITS
 from hgr.model import LEVELS
 
 CSS = """
