@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.appfixture import CLIPS, REPO, app_data, guarded_app, net_guard_env
+from tests.appfixture import REPO, app_data, guarded_app, net_guard_env
 
 # `app` and `client`: the shared guarded app (tests/conftest.py)
 
