@@ -19,7 +19,7 @@ from hgr.parsing.spacy_nlp import SPACY_PACKAGE, load_spacy, parse_tokens
 
 SRLOutput = dict[str, Any]   # {"words": [...], "verbs": [{"verb", "description", "tags"}]}
 BACKENDS = ("transformer", "spacy")
-DEFAULT_BACKEND = "spacy"   # "transformer" once its weights ship
+DEFAULT_BACKEND = "transformer"
 
 
 @runtime_checkable

@@ -22,7 +22,7 @@ class ParserConfig:
 
 
 class SentenceParser:
-    """Parses typed sentences into role graphs with a backend (default: SpacySRL, offline)."""
+    """Parses typed sentences into role graphs with a backend (default: TransformerSRL, offline)."""
 
     def __init__(self, backend: SRLBackend | None = None, config: ParserConfig | None = None):
         self.config = config or ParserConfig()
@@ -72,7 +72,8 @@ def default_parser(backend: str = DEFAULT_BACKEND) -> SentenceParser:
 
 @functools.lru_cache(maxsize=4)
 def parser_id(backend: str = DEFAULT_BACKEND) -> str:
-    """What made a set of role graphs: the backend's name and the first 12 hex digits of its weights' sha256.
+    """What made a set of role graphs: the backend's name and the first 12 hex digits of the sha256 of its weights
+    (for the transformer, followed by its decoding rule, `DECODING`).
 
     Collections record it in their manifest and checkpoints in their card; graphs of one id are the same for
     the same sentence, so a query is parsed like the captions a model was trained on when the ids agree.
@@ -87,8 +88,13 @@ def parser_id(backend: str = DEFAULT_BACKEND) -> str:
     else:
         raise ValueError(f"unknown SRL backend {backend!r}")
     path = Path(weights)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "missing"
-    return f"{backend}:{digest}"
+    if not path.exists():
+        return f"{backend}:missing"
+    digest = hashlib.sha256(path.read_bytes())
+    if backend == "transformer":
+        from hgr.parsing.transformer_srl import DECODING
+        digest.update(DECODING.encode())
+    return f"{backend}:{digest.hexdigest()[:12]}"
 
 
 def parser_mismatch(recorded: str | None, what: str, backend: str = DEFAULT_BACKEND) -> str | None:

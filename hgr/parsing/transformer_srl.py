@@ -214,6 +214,48 @@ def viterbi(scores: np.ndarray, allowed: np.ndarray, start_ok: np.ndarray) -> li
     return path[::-1]
 
 
+CORE_ROLES = frozenset(f"ARG{i}" for i in range(6))
+DECODING = "viterbi, unique core roles"     # part of parser_id: a change here changes the graphs of the same weights
+
+
+def unique_core_roles(tags: list[str], scores: np.ndarray, names: Sequence[str]) -> list[str]:
+    """Each core role (ARG0-ARG5) on one span per frame, as PropBank annotates (He et al., 2017's constraint).
+
+    Where decoding gave a core role to several spans, one keeps it and each other takes its best role among those
+    still free (or O when O fits better), the keeper chosen so that the spans' fits add up highest (a span's fit to
+    a role: the mean log-probability of its B-/I- tags). scores [W, T] log-probabilities; names [T] the tags.
+    """
+    from hgr.parsing.frames import frame_arguments
+
+    def spans_of(bio: list[str]) -> list[tuple[int, int, str]]:
+        return [(idx[0], idx[-1], name.rsplit(":", 1)[0]) for name, idx in frame_arguments(bio).items()]
+
+    column = {t: i for i, t in enumerate(names)}
+
+    def fit(start: int, end: int, role: str) -> float:
+        if role == "O":
+            return float(np.mean([scores[w, column["O"]] for w in range(start, end + 1)]))
+        return float(np.mean([scores[start, column[f"B-{role}"]]]
+                             + [scores[w, column[f"I-{role}"]] for w in range(start + 1, end + 1)]))
+
+    spans = spans_of(tags)                                               # [(start, end, role)]
+    roles = {r for t in names if t != "O" for r in [t[2:]]}
+    out = list(tags)
+    for role in sorted({r for _, _, r in spans if r in CORE_ROLES}):
+        mine = [(a, b) for a, b, r in spans if r == role]
+        if len(mine) < 2:
+            continue
+        taken = {r for _, _, r in spans_of(out) if r in CORE_ROLES}
+        options = [r for r in roles if r not in taken] + ["O"]
+        alternative = {span: max(options, key=lambda r: fit(*span, r)) for span in mine}
+        moved = sum(fit(*span, alternative[span]) for span in mine)     # every span on its alternative
+        keeper = max(mine, key=lambda k: fit(*k, role) - fit(*k, alternative[k]) + moved)   # then one keeps role
+        for a, b in (span for span in mine if span != keeper):
+            best = alternative[(a, b)]
+            out[a:b + 1] = ["O"] * (b - a + 1) if best == "O" else [f"B-{best}"] + [f"I-{best}"] * (b - a)
+    return out
+
+
 class TransformerSRL:
     """SRLBackend: words -> AllenNLP-style frames (a frame per predicted verbal predicate)."""
 
@@ -288,7 +330,8 @@ class TransformerSRL:
             scores[~mask[b, :n].numpy(), o] = 0.0                          # unread words are O
             scores[p] = -1e9
             scores[p, o] = 0.0                                             # the predicate itself, then B-V below
-            tags = [self.tags[t] for t in viterbi(scores, self.allowed, self.start_ok)]
+            tags = unique_core_roles([self.tags[t] for t in viterbi(scores, self.allowed, self.start_ok)], scores,
+                                     self.tags)
             tags[p] = "B-V"
             results[nonempty[b]]["verbs"].append({"verb": batch[b][p], "tags": tags})
         from hgr.parsing.frames import describe

@@ -1,0 +1,230 @@
+"""The transformer SRL parser (the default backend): its encoder, decoding, training data and the graphs it gives.
+
+The sentences are the ones a new user found wrong with the spaCy parser (issue 15), with their role-swapped twins.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hgr.errors import ParseError
+from hgr.parsing import parse, parse_many, parser_id, parser_mismatch
+from hgr.parsing.conll import GoldPredicate, GoldSentence
+from hgr.parsing.transformer_srl import (
+    ENCODER_SHA256,
+    MAX_PIECES,
+    TransformerSRL,
+    allowed_transitions,
+    encoder_dir,
+    encoder_sha256,
+    load_encoder,
+    piece_batch,
+    unique_core_roles,
+    viterbi,
+)
+from hgr.parsing.transformer_train import caption_form, role_tags, targets
+
+DATA = Path(__file__).parent / "data"
+
+
+def roles(graph, verb: str) -> dict[str, str]:
+    action = next(a for a in graph.actions if a.words == [verb])
+    return {role: " ".join(node.words) for node, role in graph.arguments(action.name)}
+
+
+def agents(graph) -> list[str]:
+    return [" ".join(node.words) for a in graph.actions for node, role in graph.arguments(a.name) if role == "ARG0"]
+
+
+# ---- the encoder the package ships ------------------------------------------------------------------------------
+def test_encoder_weights_are_the_official_minilm_files():
+    assert encoder_sha256(encoder_dir()) == ENCODER_SHA256
+
+
+# ---- decoding and word pieces (no trained weights needed) -------------------------------------------------------
+def test_viterbi_gives_only_well_formed_tags():
+    tags = ["O", "B-ARG0", "I-ARG0", "B-ARG1", "I-ARG1"]
+    allowed = allowed_transitions(tags)
+    start_ok = np.array([not t.startswith("I-") for t in tags])
+    # greedy would give I-ARG1 first and I-ARG0 after B-ARG1; both are ill-formed
+    scores = np.log(np.array([[0.1, 0.2, 0.05, 0.05, 0.6],
+                              [0.1, 0.1, 0.1, 0.6, 0.1],
+                              [0.1, 0.1, 0.6, 0.1, 0.1]]))
+    path = [tags[i] for i in viterbi(scores, allowed, start_ok)]
+    assert not path[0].startswith("I-")
+    for prev, cur in zip(path, path[1:]):
+        assert not cur.startswith("I-") or prev[2:] == cur[2:]
+
+
+def test_a_core_role_is_kept_by_one_span_and_the_other_takes_its_next_best_role():
+    """"a cat is chased by a dog" decoded with ARG0 twice: the spans' fits decide who keeps ARG0 (the by-phrase,
+    whose ARG0 fit is far better), and "a cat" takes its best free role (ARG1); a modifier may repeat."""
+    names = ["O", "B-ARG0", "I-ARG0", "B-ARG1", "I-ARG1", "B-ARGM-LOC", "I-ARGM-LOC"]
+    p = {"O": 0.01, "B-ARG0": 0.01, "I-ARG0": 0.01, "B-ARG1": 0.01, "I-ARG1": 0.01, "B-ARGM-LOC": 0.01,
+         "I-ARGM-LOC": 0.01}
+    def row(**probs):
+        r = dict(p, **{k.replace("_", "-"): v for k, v in probs.items()})
+        return [np.log(r[n]) for n in names]
+    scores = np.array([row(B_ARG0=0.5, B_ARG1=0.4), row(I_ARG0=0.5, I_ARG1=0.4), row(O=0.9), row(O=0.9),
+                       row(B_ARG0=0.9), row(I_ARG0=0.9), row(I_ARG0=0.9)])
+    words = "a cat is chased by a dog".split()
+    decoded = ["B-ARG0", "I-ARG0", "O", "O", "B-ARG0", "I-ARG0", "I-ARG0"]
+    assert len(words) == len(decoded)
+    fixed = unique_core_roles(decoded, scores, names)
+    assert fixed == ["B-ARG1", "I-ARG1", "O", "O", "B-ARG0", "I-ARG0", "I-ARG0"]
+    twice_loc = ["B-ARGM-LOC", "O", "O", "O", "B-ARGM-LOC", "I-ARGM-LOC", "I-ARGM-LOC"]
+    assert unique_core_roles(twice_loc, scores, names) == twice_loc
+
+
+def test_word_pieces_cover_odd_and_overlong_input():
+    _, tokenizer = load_encoder()
+    words = ["a", "\u200b", "zebra-crossing", "runs"]              # the zero-width space has no word piece
+    pieces, first, mask = piece_batch(tokenizer, [words, ["a", "dog"]])
+    assert mask[0].tolist() == [True, True, True, True] and mask[1].tolist() == [True, True, False, False]
+    assert first[0, 1] == first[0, 0]                               # falls back to the piece before it
+    assert first[0, 3] > first[0, 2]
+    long = ["word"] * (MAX_PIECES + 20)
+    _, _, mask = piece_batch(tokenizer, [long])
+    assert 0 < int(mask.sum()) < len(long)                        # words past the encoder's length are masked
+
+
+# ---- training data ----------------------------------------------------------------------------------------------
+def test_caption_form_moves_spans_with_the_words():
+    sent = GoldSentence(words=["The", "dog", "'s", "owner", ",", "Al", ",", "chased", "U.S.", "cats", "."],
+                        pos=[], predicates=[GoldPredicate(7, "VBD", "chase", [(0, 6, "ARG0"), (8, 9, "ARG1")])])
+    cap = caption_form(sent)
+    assert cap.words == ["the", "dog", "s", "owner", "al", "chased", "u", "s", "cats"]
+    pred = cap.predicates[0]
+    assert pred.index == 5 and pred.arguments == [(0, 4, "ARG0"), (6, 8, "ARG1")]
+
+
+def test_targets_tag_verbal_predicates_only():
+    sent = GoldSentence(words=["dogs", "chase", "cats", "'", "tails"], pos=[],
+                        predicates=[GoldPredicate(1, "VBP", "chase", [(0, 0, "ARG0"), (2, 4, "ARG1")]),
+                                    GoldPredicate(4, "NNS", "tail", [(2, 3, "ARG0")])])
+    tags = role_tags([sent], 1)
+    predicates, rows = targets(sent, {t: i for i, t in enumerate(tags)})
+    assert predicates == [1]
+    assert [tags[i] for i in rows[0]] == ["B-ARG0", "O", "B-ARG1", "I-ARG1", "I-ARG1"]
+
+
+# ---- the shipped parser on captions -----------------------------------------------------------------------------
+def test_lower_cased_verb_read_as_noun_by_spacy_is_an_action():
+    graph = parse("a chef slices onions in a restaurant kitchen")
+    r = roles(graph, "slices")
+    assert r["ARG0"] == "a chef" and r["ARG1"] == "onions"
+    assert "in a restaurant kitchen" in r.values()
+
+
+def test_pointing_woman_and_her_swap_get_different_agents():
+    a = parse("A woman with a grey coat points towards a woman with red pants.")
+    b = parse("A woman with red pants points towards a woman with a grey coat.")
+    assert agents(a) == ["a woman with a grey coat"] and agents(b) == ["a woman with red pants"]
+
+
+def test_staring_man_is_the_agent():
+    graph = parse("A man dressed in floral print stares straight ahead at a woman.")
+    assert ["stares"] in [a.words for a in graph.actions]
+    assert roles(graph, "stares")["ARG0"].startswith("a man")
+
+
+def test_both_clauses_are_kept():
+    graph = parse("a cat hides behind a horse and then the horse dances")
+    assert [a.words for a in graph.actions] == [["hides"], ["dances"]]
+    assert roles(graph, "hides")["ARG0"] == "a cat" and roles(graph, "dances")["ARG0"] == "the horse"
+
+
+def test_prepositional_phrases_are_kept():
+    graph = parse("a horse jumps over a ball on the sand")
+    words = {w for node in graph.entities for w in node.words}
+    assert {"ball", "sand"} <= words
+    location = roles(parse("a penguin is sleeping on the snow at night"), "sleeping")
+    assert location.get("ARG1") != "on the snow"
+    assert "on the snow" in location.values() and location.get("ARGM-TMP") == "at night"
+
+
+def test_coordinated_verbs_share_one_agent_node():
+    graph = parse("a man sings and dances on a stage")
+    arg0 = {target for source, target, role in graph.edges if role == "ARG0"}
+    assert [a.words for a in graph.actions] == [["sings"], ["dances"]]
+    assert len(arg0) == 1 and graph.node(arg0.pop()).words == ["a", "man"]
+
+
+def test_passive_maps_the_by_agent_to_arg0():
+    r = roles(parse("a ball is kicked by a boy"), "kicked")
+    assert r == {"ARG0": "by a boy", "ARG1": "a ball"}
+    r = roles(parse("a cat is chased by a dog in the garden"), "chased")
+    assert r == {"ARG0": "by a dog", "ARG1": "a cat", "ARGM-LOC": "in the garden"}   # ARG0 twice before the
+    # unique-core-roles rule: the weights alone label the subject ARG0 as well
+
+
+def test_hand_written_role_swaps_get_different_agents():
+    """The README's role-swap figure on the hand-written pairs (benchmarks/role_swap.py), at least 0.95."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from role_swap import hand_pairs, score
+    pairs = hand_pairs()
+    assert len(pairs) >= 100
+    share, failures = score("transformer", pairs)
+    assert share >= 0.95, failures[:5]
+
+
+# ---- which parser made what -------------------------------------------------------------------------------------
+def test_parser_ids_name_backend_and_weights():
+    assert parser_id("transformer").startswith("transformer:") and parser_id("spacy").startswith("spacy:")
+    assert parser_id("transformer") != parser_id("spacy")
+    assert parser_mismatch(parser_id("transformer"), "the captions") is None
+    note = parser_mismatch(parser_id("spacy"), "the model's training captions")
+    assert "spacy:" in note and "transformer:" in note
+    assert "does not record" in parser_mismatch(None, "the captions")
+
+
+def test_collection_manifest_records_the_parser(tmp_path):
+    from hgr.collection import Collection, CollectionWriter
+    with CollectionWriter(tmp_path / "c", extractor={"name": "test"}, dim=4, dtype="float32") as writer:
+        writer.add("v1", np.zeros((2, 4), dtype=np.float32))
+        graphs = {s: g.to_json() for s, g in zip(["a dog runs"], parse_many(["a dog runs"]))}
+        writer.set_role_graphs(graphs, parser=parser_id())
+    assert Collection.open(tmp_path / "c").manifest["parser"] == parser_id()
+
+
+def test_bad_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ParseError, match="not found"):
+        TransformerSRL.load(tmp_path / "missing.pt")
+    other = tmp_path / "other.pt"
+    torch.save({"config": {}, "weights": {}, "encoder_sha256": "0" * 64}, other)
+    with pytest.raises(ParseError, match="another encoder"):
+        TransformerSRL.load(other)
+
+
+def test_cli_parse_backends(capsys):
+    from hgr.cli import main
+    assert main(["parse", "a chef slices onions", "--json"]) == 0
+    nodes, edges = json.loads(capsys.readouterr().out)
+    assert any(n["role"] == "V" and n["words"] == ["slices"] for n in nodes.values())
+    assert main(["parse", "a chef slices onions", "--backend", "spacy", "--json"]) == 0
+    json.loads(capsys.readouterr().out)
+
+
+def test_layer_by_layer_encoding_equals_the_encoder_and_per_predicate_layers_start_from_it():
+    """encode() runs the encoder's layers itself (to stop below the per-predicate layers): same states as the
+    encoder's own forward; with the predicate marker at zero the per-predicate layers recompute the same words."""
+    from hgr.parsing.transformer_srl import SRLTagger, TaggerConfig
+    encoder, tokenizer = load_encoder()
+    tagger = SRLTagger(encoder, TaggerConfig(tags=["O", "B-ARG0", "I-ARG0"], predicate_layers=2)).eval()
+    sentences = [["a", "dog", "chases", "a", "cat"], ["birds", "sing"]]
+    pieces, first, mask = piece_batch(tokenizer, sentences)
+    with torch.no_grad():
+        states = tagger.encode(pieces, first)
+        plain = encoder(**pieces).last_hidden_state
+        expected = plain.gather(1, first.unsqueeze(-1).expand(-1, -1, plain.shape[-1]))
+        assert torch.allclose(states.words[mask], expected[mask], atol=1e-5)
+        assert states.below.shape == plain.shape
+        # per-predicate rows: with the marker at zero, the top layers run again give the sentence's own words
+        sentence, predicate = torch.tensor([0, 1, 0]), torch.tensor([2, 1, 0])
+        again = tagger.predicate_words(states, sentence, predicate)
+        assert torch.allclose(again, states.words[sentence], atol=1e-5)
+        tagger.marker.weight.data.normal_()
+        assert not torch.allclose(tagger.predicate_words(states, sentence, predicate), again, atol=1e-3)
