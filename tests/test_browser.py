@@ -23,18 +23,32 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
+    """One chromium for the module: Playwright's sync API allows one running instance per thread."""
     from playwright.sync_api import sync_playwright
 
-    app = start_app()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1360, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(app.url)
-        yield page
+        yield browser
         browser.close()
-    app.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1360, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    app = start_app()
+    try:
+        page = _open(browser, app.url)
+        yield page
+        page.close()
+    finally:
+        app.close()
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +166,8 @@ def test_similar_clips(page, shots):
 
 
 @pytest.fixture(scope="module")
-def demo_page():
+def demo_page(browser):
     """A page of the embedded demo (a demo world: its clips have Table 6 perturbations)."""
-    from playwright.sync_api import sync_playwright
-
     from hgr.demo_assets import DEMO_CHECKPOINT, DEMO_COLLECTION
     from tests.appfixture import AppProcess
 
@@ -163,13 +175,9 @@ def demo_page():
         pytest.skip("the embedded demo is not built (hgr demo-world ship)")
     app = AppProcess()
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1360, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(app.url)
-            yield page
-            browser.close()
+        page = _open(browser, app.url)
+        yield page
+        page.close()
     finally:
         app.close()
 

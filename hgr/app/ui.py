@@ -162,8 +162,9 @@ def build(service: DemoService) -> gr.Blocks:
                     with gr.Column(scale=2):
                         cmp_pick = gr.Dropdown(service.video_ids[:2000], value=None, label="Pick a collection video",
                                                elem_id="compare-video")
-                        cmp_upload = gr.File(label="…or upload a clip", file_types=list(UPLOAD_EXTENSIONS),
-                                             type="filepath", elem_id="compare-upload")
+                        cmp_upload = gr.File(label="…or upload a clip (used instead when there is one)",
+                                             file_types=list(UPLOAD_EXTENSIONS), type="filepath",
+                                             elem_id="compare-upload")
                         perturbation = gr.Dropdown([], label="A false caption (Table 6 perturbation of the true one)",
                                                    visible=False, elem_id="perturbation")
                         caption_a = gr.Textbox(label="Caption A", max_lines=2, elem_id="caption-a",
@@ -197,8 +198,9 @@ def build(service: DemoService) -> gr.Blocks:
                     with gr.Column(scale=2):
                         sim_pick = gr.Dropdown(service.video_ids[:2000], value=None, label="Pick a collection video",
                                                elem_id="similar-video")
-                        sim_upload = gr.File(label="…or upload a clip", file_types=list(UPLOAD_EXTENSIONS),
-                                             type="filepath", elem_id="similar-upload")
+                        sim_upload = gr.File(label="…or upload a clip (used instead when there is one)",
+                                             file_types=list(UPLOAD_EXTENSIONS), type="filepath",
+                                             elem_id="similar-upload")
                         with gr.Row():
                             sim_k = gr.Slider(1, k_max, value=k_default, step=1, label="top-k")
                             find_similar = gr.Button("Find similar clips", variant="primary", elem_id="similar-btn")
