@@ -28,6 +28,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def small_png(path: Path) -> None:
+    """The screenshot in 256 colours (about a third of the bytes; the page is flat colours and small thumbnails)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        flat = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    flat.save(path, optimize=True)
+
+
+def shot(page, name: str, **clip) -> None:
+    """A full-page screenshot to docs/<name>, made small."""
+    path = REPO / "docs" / name
+    page.screenshot(path=str(path), full_page=True, **clip)
+    small_png(path)
+
+
 def shot_from(page, selector: str, name: str, until: str | None = None) -> None:
     """A full-page screenshot cut from the top of `selector` to the bottom of `until` (or of the page)."""
     scrolled = page.evaluate("window.scrollY")                   # bounding boxes are relative to the viewport
@@ -37,8 +53,7 @@ def shot_from(page, selector: str, name: str, until: str | None = None) -> None:
         bottom = box["y"] + box["height"] + scrolled
     else:
         bottom = page.evaluate("document.body.scrollHeight")
-    page.screenshot(path=str(REPO / "docs" / name), full_page=True,
-                    clip={"x": 0, "y": top - 8, "width": page.viewport_size["width"], "height": bottom - top + 16})
+    shot(page, name, clip={"x": 0, "y": top - 8, "width": page.viewport_size["width"], "height": bottom - top + 16})
 
 
 def compare(page, video_id: str) -> None:
@@ -98,14 +113,14 @@ def main() -> None:
             # the placeholder figures are plotly plots too: wait for the result's own titles
             page.locator("#alignment").get_by_text("which frames each node").wait_for()
             page.wait_for_timeout(1500)
-            page.screenshot(path=str(REPO / "docs" / "screenshot-search.png"), full_page=True)
+            shot(page, "screenshot-search.png")
             page.get_by_role("tab", name="Video → text").click()
             clip = sorted((REPO / "assets" / "demo" / "videos").glob("*.mp4"))[0]
             page.locator("#upload input[type=file]").set_input_files(str(clip))
             page.locator("#captions-btn").click()
             page.locator("#v2t-alignment").get_by_text("against caption #1").wait_for()
             page.wait_for_timeout(1500)
-            page.screenshot(path=str(REPO / "docs" / "screenshot-captions.png"), full_page=True)
+            shot(page, "screenshot-captions.png")
             compare(page, clip.stem)
             rerank(page)
             similar(page)

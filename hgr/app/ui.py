@@ -14,7 +14,7 @@ import gradio as gr
 from hgr.app import api, viz
 from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
 from hgr.app.views import Views, about_markdown
-from hgr.app.why import EDITS
+from hgr.app.why import EDIT_HINT, EDITS
 from hgr.model import LEVELS
 
 CSS = """
@@ -109,7 +109,7 @@ def build(service: DemoService) -> gr.Blocks:
                 outputs = [t2v_state, gallery, scores, alignment, clip_info, graph, attention, layer, t2v_selected]
                 gr.on([search.click, query.submit], views.search, [query, top_k], outputs,
                       api_name="ui_search", api_visibility="undocumented"
-                      ).then(lambda: ("", ""), None, [edits, changes], api_visibility="private"
+                      ).then(lambda: (EDIT_HINT, ""), None, [edits, changes], api_visibility="private"
                              ).then(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
                                     api_visibility="private")
                 edit_op.change(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],

@@ -16,6 +16,7 @@ from hgr.graph import RoleGraph
 from hgr.model import LEVELS
 
 # ---------------------------------------------------------------------------------------------------- edits
+EDIT_HINT = "<p class='note'>Pick an edit and what it applies to, then Apply and re-rank.</p>"
 EDITS = {"remove": "remove a node", "swap": "swap ARG0 ↔ ARG1 of an action", "role": "change an edge's role",
          "words": "rewrite a node's words"}      # hgr.graph_edit's operations, as the editor names them
 
