@@ -56,10 +56,14 @@ def mount(service: DemoService, k_default: int) -> None:
     """Register the endpoints inside the current Blocks, on hidden components that only the API uses."""
     api = Api(service)
     with gr.Group(visible=False):
-        query, other, video_id = gr.Textbox(), gr.Textbox(), gr.Textbox()
+        query = gr.Textbox()            # a query, a sentence, or caption A
+        other = gr.Textbox()            # caption B, or the caption to perturb
+        video_id = gr.Textbox()
         top_k = gr.Number(value=k_default, precision=0)
-        graph, previous, out = gr.JSON(), gr.JSON(), gr.JSON()
+        graph = gr.JSON()
+        previous = gr.JSON()            # text or a graph
         video = gr.File(type="filepath")
+        out = gr.JSON()
         trigger = gr.Button()
     trigger.click(api.search, [query, top_k, graph, previous], out, api_name="search")
     trigger.click(api.captions, [video, top_k], out, api_name="captions")

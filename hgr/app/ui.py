@@ -63,7 +63,8 @@ def build(service: DemoService) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs") as tabs:
             # ------------------------------------------------------------------------------ text -> video
             with gr.Tab("Text → video", id="t2v"):
-                t2v_state, t2v_selected = gr.State(None), gr.State(None)
+                t2v_state = gr.State(None)          # the shown search's JSON (edits start from its role_graph)
+                t2v_selected = gr.State(None)       # the video id of the clicked result, #1 until one is clicked
                 with gr.Row(equal_height=False):
                     query = gr.Textbox(label="Describe a video", placeholder="e.g. a dog is chasing a cat",
                                        scale=5, max_lines=2, elem_id="query")

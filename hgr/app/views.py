@@ -206,7 +206,8 @@ class Views:
         for side in CAPTIONS:
             _warn(out[side])
         thumbs = service.upload_thumbnails(path) if path else service.thumbnails(pick)
-        graphs, alignments = [], []
+        graphs = []
+        alignments = []
         for side, other in zip(CAPTIONS, reversed(CAPTIONS)):
             name = side.upper()
             graphs.append(viz.graph_figure(out[side], 0, height=360, highlight=out[side]["differs"],

@@ -122,7 +122,8 @@ def verdict_html(out: dict) -> str:
     truth = next((side for side in CAPTIONS if out[side]["true"]), None)
     rows = []
     for level in LEVELS:
-        winner, margin = out["winner"][level], abs(out["margin"][level])
+        winner = out["winner"][level]
+        margin = abs(out["margin"][level])
         said = "tie" if winner == "tie" else f"<b>{winner.upper()}</b> by {margin:.3f}"
         if truth and winner != "tie":
             said += " ✓" if winner == truth else " ✗ fooled"
@@ -135,7 +136,8 @@ def verdict_html(out: dict) -> str:
         nodes = {n["id"]: n for n in out[side]["graph"]["nodes"]}
         only = []
         for node_id in out[side]["differs"]:
-            node, score = nodes[node_id], out[side]["nodes"].get(node_id, {}).get("score")
+            node = nodes[node_id]
+            score = out[side]["nodes"].get(node_id, {}).get("score")
             role = "action" if node["level"] == "action" else node["role"]
             only.append(f"{html.escape(role)} ‘{html.escape(' '.join(node['words']))}’"
                         + (f" (r = {score:.3f})" if score is not None else " (not read by the model)"))
