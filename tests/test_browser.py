@@ -207,3 +207,19 @@ def test_compare_a_demo_clip_with_its_switch_roles_perturbation(demo_page):
     assert "true of the clip" in verdict and "false: a perturbation" in verdict
     rows = [line for line in verdict.splitlines() if line.split("\t")[0] in ("event", "action", "entity", "fused")]
     assert len(rows) == 4 and all("✓" in row or "fooled" in row or "tie" in row for row in rows), verdict
+
+
+def test_a_new_search_does_not_keep_the_last_answers_clip_open(page):
+    """Issue 16 item 3: after clicking #3 of one answer, a new search shows its own #1 in the alignment and no
+    selected slot in the gallery (gradio's gallery kept the clicked slot open: a stale player beside #1's alignment)."""
+    _search(page, "a green bar sweeps over a yellow wall", "clip2")
+    page.locator("#results .thumbnail-item").nth(2).click()
+    page.locator("#alignment").get_by_text("#3 clip").wait_for()
+    assert page.locator("#results .preview").count() == 1                  # the clicked clip's player is open
+    page.locator("#query textarea").fill("a white ball drifts over a purple background")
+    page.locator("#search-btn").click()
+    page.locator("#alignment").get_by_text("#1 clip3: which frames").wait_for()
+    page.locator("#results").get_by_text("#1 clip3").wait_for()
+    assert page.locator("#results .preview").count() == 0                  # no player left on the old slot
+    assert page.locator("#results .thumbnail-item.selected").count() == 0
+    assert "#1 clip3" in page.locator("#results").inner_text()

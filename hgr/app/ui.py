@@ -37,6 +37,9 @@ CSS = """
 }
 """
 
+# a browser-side step before an answer fills a gallery: empty it, so no slot of the last answer stays selected
+CLEAR = "() => null"
+
 
 def header_html(service: DemoService) -> str:
     c, card = service.collection, service.checkpoint.card
@@ -108,16 +111,21 @@ def build(service: DemoService) -> gr.Blocks:
                     edits = gr.HTML(elem_id="edits")
                     changes = gr.HTML(elem_id="changes")
                 outputs = [t2v_state, gallery, scores, alignment, clip_info, graph, attention, layer, t2v_selected]
-                gr.on([search.click, query.submit], views.search, [query, top_k], outputs,
-                      api_name="ui_search", api_visibility="undocumented"
-                      ).then(lambda: (EDIT_HINT, ""), None, [edits, changes], api_visibility="private"
+                # the gallery is emptied in the browser first: gradio's gallery keeps the slot clicked in the last
+                # answer open across new values (a stale player beside #1's alignment), and only an empty value
+                # closes it
+                gr.on([search.click, query.submit], None, None, [gallery], js=CLEAR, api_visibility="private"
+                      ).then(views.search, [query, top_k], outputs, api_name="ui_search",
+                             api_visibility="undocumented"
+                             ).then(lambda: (EDIT_HINT, ""), None, [edits, changes], api_visibility="private"
                              ).then(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
                                     api_visibility="private")
                 edit_op.change(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
                                api_visibility="private")
-                rerank.click(views.rerank, [t2v_state, edit_op, edit_target, edit_value, top_k],
-                             [*outputs, edits, changes, edit_target, edit_value],
-                             api_name="ui_rerank", api_visibility="undocumented")
+                rerank.click(None, None, [gallery], js=CLEAR, api_visibility="private"
+                             ).then(views.rerank, [t2v_state, edit_op, edit_target, edit_value, top_k],
+                                    [*outputs, edits, changes, edit_target, edit_value],
+                                    api_name="ui_rerank", api_visibility="undocumented")
                 gallery.select(views.select_video, [t2v_state], [alignment, clip_info, t2v_selected],
                                api_visibility="private")
                 layer.change(views.redraw_graph, [t2v_state, layer], [graph], api_visibility="private")
@@ -212,10 +220,12 @@ def build(service: DemoService) -> gr.Blocks:
                 sim_scores = gr.Plot(empty("Per-level similarities appear here."), label="Similarity per level",
                                      elem_id="similar-scores")
                 sim_outputs = [sim_gallery, sim_scores, sim_info]
-                find_similar.click(views.similar, [sim_upload, sim_pick, sim_k], sim_outputs,
-                                   api_name="ui_similar", api_visibility="undocumented")
-            similar_here.click(views.similar_to_selected, [t2v_selected, sim_k],
-                               [tabs, sim_upload, sim_pick, *sim_outputs], api_visibility="private")
+                find_similar.click(None, None, [sim_gallery], js=CLEAR, api_visibility="private"
+                                   ).then(views.similar, [sim_upload, sim_pick, sim_k], sim_outputs,
+                                          api_name="ui_similar", api_visibility="undocumented")
+            similar_here.click(None, None, [sim_gallery], js=CLEAR, api_visibility="private"
+                               ).then(views.similar_to_selected, [t2v_selected, sim_k],
+                                      [tabs, sim_upload, sim_pick, *sim_outputs], api_visibility="private")
 
             # ------------------------------------------------------------------------------ graph explorer
             with gr.Tab("Graph explorer", id="explorer"):
