@@ -231,7 +231,7 @@ def test_ui_compare_and_similar_return_the_page(client):
         assert len(rings) == 1 and rings[0]["x"]                           # the nodes the other caption lacks
     assert all(valid_figure(fig)["layout"]["images"] for fig in (align_a, align_b))   # the upload's frame strip
     gallery, scores, info = client.predict(clip, None, 3, api_name="/ui_similar")
-    assert [item["caption"] for item in gallery][0] == "#1 clip2" and len(gallery) == 3
+    assert [item["caption"] for item in gallery][0].startswith("#1 clip2 · ") and len(gallery) == 3
     assert valid_figure(scores)["data"] and "clip2.mp4" in info
 
 
@@ -368,3 +368,42 @@ def test_missing_demo_says_how_to_build_it(capsys, monkeypatch, tmp_path):
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "demo is not built yet" in err and "--collection DIR --checkpoint FILE" in err
+
+
+def test_result_cards_say_what_each_clip_is(client):
+    """Issue 16 item 4: a result says what the clip is (its first caption), in /search and /similar's JSON and on
+    the page's cards, beside its rank and fused score."""
+    out = client.predict("a green bar sweeps over a yellow wall", 3, api_name="/search")
+    assert [r["description"] for r in out["results"]] == [CAPTIONS[r["video_id"]][0] for r in out["results"]]
+    similar = client.predict(video_id="clip2", top_k=3, api_name="/similar")
+    assert all(r["description"] == CAPTIONS[r["video_id"]][0] for r in similar["results"])
+    gallery, _, _, info, *_ = client.predict("a green bar sweeps over a yellow wall", 3, api_name="/ui_search")
+    for item, r in zip(gallery, out["results"], strict=True):
+        assert item["caption"] == f"#{r['rank']} {r['video_id']} · {r['scores']['fused']:.3f}\n{r['description']}"
+    assert CAPTIONS[out["results"][0]["video_id"]][0] in info              # the selected clip's description too
+
+
+def test_a_clip_without_captions_is_described_by_its_file_name():
+    import hgr
+    from hgr.app.service import DemoService
+    from hgr.collection import Collection
+
+    root = app_data()
+    service = DemoService(Collection.open(root / "collection"), hgr.load(root / "model.pt", device="cpu"))
+    assert service.describe("clip1") == CAPTIONS["clip1"][0]
+    service.collection._captions = {}                                      # as a collection indexed without captions
+    assert service.describe("clip1") == "clip1.mp4"
+
+
+def test_hgr_search_says_what_each_clip_is(capsys):
+    from hgr.cli import main
+
+    root = app_data()
+    assert main(["search", "a green bar sweeps over a yellow wall", "--collection", str(root / "collection"),
+                 "--checkpoint", str(root / "model.pt"), "--device", "cpu", "--top-k", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[lines.index(next(line for line in lines if line.lstrip().startswith("rank"))) + 1:]
+    assert len(rows) == 3
+    for row in rows:
+        video_id = row.split()[1]
+        assert row.endswith("  " + CAPTIONS[video_id][0]), row

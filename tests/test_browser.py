@@ -154,7 +154,7 @@ def test_similar_clips(page, shots):
     assert page.get_by_role("tab", name="Similar clips").get_attribute("aria-selected") == "true"
     assert "most like clip3" in page.locator("#similar-info").inner_text()
     captions = page.locator("#similar-results .caption-label").all_inner_texts()
-    assert len(captions) == 5 and not any(c.endswith(" clip3") for c in captions), captions
+    assert len(captions) == 5 and not any(c.startswith("#") and c.split()[1] == "clip3" for c in captions), captions
     page.locator("#similar-scores .js-plotly-plot").wait_for()
     page.locator("#similar-upload input[type=file]").set_input_files(str(app_data() / "videos" / "clip4.mp4"))
     page.locator("#similar-upload").get_by_text("clip4.mp4").wait_for()
@@ -223,3 +223,23 @@ def test_a_new_search_does_not_keep_the_last_answers_clip_open(page):
     assert page.locator("#results .preview").count() == 0                  # no player left on the old slot
     assert page.locator("#results .thumbnail-item.selected").count() == 0
     assert "#1 clip3" in page.locator("#results").inner_text()
+
+
+def test_result_cards_show_the_clip_and_say_what_it_is(page):
+    """Issue 16 item 4: each card shows its clip's frame with nothing over it (gradio put the caption and a play icon
+    on the frame), then rank, id, fused score and the clip's first caption."""
+    from tests.appfixture import CAPTIONS
+
+    _search(page, "a green bar sweeps over a yellow wall", "clip2")
+    cards = page.locator("#results .thumbnail-item")
+    assert cards.count() == 6
+    for i in range(cards.count()):
+        card = cards.nth(i)
+        label = card.locator(".caption-label")
+        text = label.inner_text()
+        video_id = text.split()[1]
+        assert text.startswith(f"#{i + 1} {video_id} · 0.") or text.startswith(f"#{i + 1} {video_id} · -0.")
+        assert CAPTIONS[video_id][0] in text.replace("\n", " ")
+        frame = card.locator("video").bounding_box()
+        assert label.bounding_box()["y"] >= frame["y"] + frame["height"] - 1, text     # under the frame, not on it
+        assert not card.locator("svg").is_visible()                                    # no play icon on the frame

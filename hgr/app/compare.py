@@ -202,7 +202,8 @@ def similar(service: DemoService, k: int, video=None, video_id: str | None = Non
     index, clip = clip_index(service, video, video_id)
     rows, scores = service.similar_clips.rank(index, k, exclude=clip["row"])
     frames = service.searcher.index.actions.mask[rows].sum(1).tolist() if rows else []
-    results = [{"video_id": service.video_ids[row], "rank": i + 1,
+    ids = [service.video_ids[row] for row in rows]
+    results = [{"video_id": vid, "rank": i + 1, "description": service.describe(vid),
                 "scores": {lv: _round(scores[lv][i]) for lv in LEVELS}, "frames": int(frames[i])}
-               for i, row in enumerate(rows)]
+               for i, vid in enumerate(ids)]
     return {"video_id": clip["video_id"], "clip": clip["clip"], "frames": clip["frames"], "results": results}

@@ -28,7 +28,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"note: {warning}")
     print(f"query: {result['query']}")
     print(f"search: {service.plan.describe()}")
-    print(f"{'rank':>4}  {'video':<20} " + " ".join(f"{level:>7}" for level in LEVELS))
+    print(f"{'rank':>4}  {'video':<20} " + " ".join(f"{level:>7}" for level in LEVELS) + "  what it is")
     for r in result["results"]:
-        print(f"{r['rank']:>4}  {r['video_id']:<20} " + " ".join(f"{r['scores'][lv]:7.3f}" for lv in LEVELS))
+        print(f"{r['rank']:>4}  {r['video_id']:<20} " + " ".join(f"{r['scores'][lv]:7.3f}" for lv in LEVELS)
+              + f"  {r['description']}")
     return 0

@@ -184,6 +184,15 @@ class DemoService:
         path = self._video_paths[video_id]
         return path if path is not None and path.is_file() else None
 
+    def describe(self, video_id: str) -> str:
+        """What a clip is, for a result card: its first caption when the collection has one, else its file name
+        (the id when it has no file)."""
+        captions = self.collection.captions.get(video_id)
+        if captions:
+            return captions[0]
+        path = self._video_paths.get(video_id) or self.collection.video_path(video_id)
+        return path.name if path is not None else video_id
+
     def video_folders(self) -> list[str]:
         """Folders holding the collection's playable videos: the only paths the web server may serve."""
         return sorted({str(p.parent) for p in self._video_paths.values() if p is not None})
@@ -253,8 +262,9 @@ class DemoService:
         ranked, trace = self.searcher.search(prepared.text, k, pool=self.plan.pool, graph=prepared.graph.to_json())
         graph = graph_json(prepared.graph, trace.inputs, self.cfg.num_verbs)
         ids, attention = attention_json(trace, graph)
-        results = [{"video_id": vid, "rank": i + 1, "scores": scores_json(ranked, i),
-                    "frames": ranked.frame_counts[i], "alignment": alignment_json(ranked, i, trace.inputs)}
+        results = [{"video_id": vid, "rank": i + 1, "description": self.describe(vid),
+                    "scores": scores_json(ranked, i), "frames": ranked.frame_counts[i],
+                    "alignment": alignment_json(ranked, i, trace.inputs)}
                    for i, vid in enumerate(ranked.ids)]
         answer = {"query": prepared.text, "graph": graph, "role_graph": prepared.graph.to_json(),
                   "attention_nodes": ids, "attention": attention, "results": results, "warnings": prepared.warnings,

@@ -26,6 +26,18 @@ CSS = """
 .clip-info {padding: 6px 2px; line-height: 1.9}
 .note {color: #6b7280; font-style: italic}
 #results .grid-wrap, #similar-results .grid-wrap {min-height: 0 !important}  /* end where their rows do */
+/* result cards: the clip's frame, then its caption under it (gradio lays it over the frame, with a play icon) */
+.cards .thumbnail-lg {aspect-ratio: auto; height: auto; display: flex; flex-direction: column}
+.cards .thumbnail-lg > svg {display: none}
+.cards .thumbnail-lg video {aspect-ratio: 4 / 3; height: auto; object-fit: contain; flex: none}
+#clip-row {flex-wrap: wrap}  /* on a phone the 'similar clips' button goes under the clip's description */
+#clip-info {flex: 1 1 300px !important; min-width: min(300px, 100%) !important}
+.cards .grid-container {grid-auto-rows: auto !important; height: auto !important; padding-top: 36px}
+.cards .grid-wrap {height: auto !important; max-height: none !important}  /* every card, no inner scroll box */
+.cards .thumbnail-lg .caption-label {position: static; max-width: none; border: none; border-radius: 0;
+  white-space: pre-line; font-size: 0.8em; line-height: 1.3; padding: 0; margin: 4px 6px; background: none;
+  display: -webkit-box; -webkit-line-clamp: 3; -webkit-box-orient: vertical; overflow: hidden}
+.cards .thumbnail-lg:hover .caption-label {opacity: 1}
 .moves table, .verdict table {border-collapse: collapse; font-size: 0.92em; margin: 4px 0}
 .moves th, .moves td, .verdict th, .verdict td {padding: 3px 10px; border-bottom: 1px solid #e5e7eb; text-align: left}
 .moves, .verdict {overflow-x: auto; max-width: calc(100vw - 96px)}  /* a wide table scrolls, not the page */
@@ -77,14 +89,14 @@ def build(service: DemoService) -> gr.Blocks:
                     gr.Examples([[q] for q in service.examples()], inputs=[query], label="Example queries")
                 with gr.Row():
                     with gr.Column(scale=3):
-                        gallery = gr.Gallery(label="Ranked clips (click one to play it and see its frame alignment)",
+                        gallery = gr.Gallery(label="Ranked clips (click one to play it)",
                                              columns=5, object_fit="contain", allow_preview=True,
-                                             elem_id="results")
+                                             elem_id="results", elem_classes="cards")
                     with gr.Column(scale=2):
                         scores = gr.Plot(empty("Scores appear here after a search."), label="Scores",
                                          elem_id="scores")
-                with gr.Row(equal_height=False):
-                    clip_info = gr.HTML()
+                with gr.Row(equal_height=False, elem_id="clip-row"):
+                    clip_info = gr.HTML(elem_id="clip-info")
                     similar_here = gr.Button("Similar clips to this one →", size="sm", scale=0, min_width=220,
                                              elem_id="similar-selected-btn")
                 alignment = gr.Plot(empty("Frame alignment of the selected clip appears here."),
@@ -216,7 +228,8 @@ def build(service: DemoService) -> gr.Blocks:
                         sim_info = gr.HTML(elem_id="similar-info")
                     with gr.Column(scale=3):
                         sim_gallery = gr.Gallery(label="The most similar clips (fused score)", columns=5,
-                                                 object_fit="contain", allow_preview=True, elem_id="similar-results")
+                                                 object_fit="contain", allow_preview=True, elem_id="similar-results",
+                                                 elem_classes="cards")
                 sim_scores = gr.Plot(empty("Per-level similarities appear here."), label="Similarity per level",
                                      elem_id="similar-scores")
                 sim_outputs = [sim_gallery, sim_scores, sim_info]

@@ -47,6 +47,12 @@ def score_chips(scores: dict[str, float]) -> str:
                     f"{scores[level]:.3f}</span>" for level in LEVELS)
 
 
+def card_caption(result: dict, moved: str = "") -> str:
+    """A result card's caption: (how it moved), rank, clip id and fused score, then what the clip is (its first
+    caption or file name) on a second line."""
+    return f"{moved}#{result['rank']} {result['video_id']} · {result['scores']['fused']:.3f}\n{result['description']}"
+
+
 def describe_result(result: dict, title: str) -> str:
     return f"<div class='clip-info'><b>{html.escape(title)}</b><br>{score_chips(result['scores'])}</div>"
 
@@ -86,8 +92,8 @@ class Views:
         for i, r in enumerate(result["results"]):
             path = self.service.video_path(r["video_id"])
             if path is not None:
-                moved = f"{move_label(r['previous'])} " if "previous" in r else ""      # first: captions get cut
-                gallery.append((str(path), f"{moved}#{r['rank']} {r['video_id']}"))
+                moved = f"{move_label(r['previous'])} " if "previous" in r else ""
+                gallery.append((str(path), card_caption(r, moved)))
                 shown.append(i)
         result["gallery"] = shown
         first = self._alignment(result, 0) if result["results"] else (viz.empty_figure("No video matched."), "")
@@ -104,7 +110,7 @@ class Views:
         title = f"#{r['rank']} {r['video_id']}: which frames each node of the query attended to (φ, Eq. 12)"
         thumbs = self.service.thumbnails(r["video_id"])
         return (viz.alignment_figure(r["alignment"], result["graph"], thumbs, title),
-                describe_result(r, f"#{r['rank']} {r['video_id']}"))
+                describe_result(r, f"#{r['rank']} {r['video_id']}: {r['description']}"))
 
     def select_video(self, result: dict | None, evt: gr.SelectData) -> tuple:
         """A clicked result -> (its alignment, its description, its video id for 'similar clips')."""
@@ -165,7 +171,7 @@ class Views:
         service = self.service
         out = service.similar(video=service.check_upload(upload) if upload else None,
                               video_id=None if upload else pick, top_k=int(top_k))
-        gallery = [(str(path), f"#{r['rank']} {r['video_id']}")
+        gallery = [(str(path), card_caption(r))
                    for r in out["results"] if (path := service.video_path(r["video_id"])) is not None]
         info = (f"<div class='clip-info'>The {len(out['results'])} clips most like <b>{html.escape(out['clip'])}</b> "
                 f"({out['frames']} frames). Event: cosine of the two clips' event vectors; action and entity: each "
