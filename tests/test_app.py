@@ -203,13 +203,14 @@ def valid_figure(fig: dict) -> dict:
 
 
 def test_ui_search_returns_the_page(client):
-    gallery, scores, alignment, info, graph, attention, _ = client.predict(
+    gallery, scores, alignment, info, graph, attention, _, edits, changes = client.predict(
         "a green bar sweeps over a yellow wall", 3, api_name="/ui_search")
     assert len(gallery) == 3 and "clip2" in gallery[0]["caption"]
     assert all(valid_figure(fig)["data"] for fig in (scores, alignment, graph, attention))
     strip = valid_figure(alignment)["layout"]["images"]                  # the frame strip above the heatmap
     assert strip and all(image["source"].startswith("data:image/jpeg;base64,") for image in strip)
     assert "clip2" in info
+    assert "Pick an edit" in edits and changes == ""                     # a typed query starts a new edit history
 
 
 def test_ui_captions_returns_the_page(client):
@@ -274,8 +275,10 @@ def test_bad_uploads(client, app, bad_files, name, message):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match=message):
+    with pytest.raises(AppError, match=message) as err:
         client.predict(handle_file(str(bad_files[name])), 3, api_name="/captions")
+    assert bad_files[name].name in str(err.value)
+    assert str(app.tmp) not in str(err.value)          # not the server's temporary upload path (issue 16 item 6)
     assert client.predict("a red square moves across a black screen", 1, api_name="/search")["results"]
 
 

@@ -243,3 +243,41 @@ def test_result_cards_show_the_clip_and_say_what_it_is(page):
         frame = card.locator("video").bounding_box()
         assert label.bounding_box()["y"] >= frame["y"] + frame["height"] - 1, text     # under the frame, not on it
         assert not card.locator("svg").is_visible()                                    # no play icon on the frame
+
+
+def _messages(page) -> list[str]:
+    return page.locator(".toast-body").all_inner_texts()
+
+
+def test_a_rejected_input_keeps_the_last_answer_and_says_why_once(page, tmp_path):
+    """Issue 16 item 6: a query the model cannot read leaves the last answer as it was (no red 'Error' badge on its
+    panels, the layer selector still there) with one message; a bad upload's message names the file, not the
+    server's temporary copy."""
+    _search(page, "a green bar sweeps over a yellow wall", "clip2")
+    page.locator("#alignment").get_by_text("#1 clip2: which frames").wait_for()
+    for toast in page.locator(".toast-body button").all():                 # close earlier tests' notes
+        toast.click()
+    cards = page.locator("#results .caption-label").all_inner_texts()
+    page.locator("#query textarea").fill("qwxz zzkv")                      # no word the model knows
+    page.locator("#search-btn").click()
+    page.locator(".toast-body").first.wait_for()
+    page.wait_for_timeout(500)
+    assert len(_messages(page)) == 1 and "qwxz" in _messages(page)[0], _messages(page)
+    assert page.locator("#results .caption-label").all_inner_texts() == cards
+    assert page.get_by_text("Error", exact=True).count() == 0                 # no badge on any panel
+    assert page.get_by_test_id("layer 2-radio-label").is_visible()         # the layer selector
+    assert "#1 clip2" in page.locator("#alignment").inner_text()
+
+    page.get_by_role("tab", name="Video → text").click()
+    bad = tmp_path / "not-a-clip.mp4"
+    bad.write_text("this is not a video\n" * 20)
+    if page.locator("#upload input[type=file]").count() == 0:              # an earlier test's upload is there
+        page.locator("#upload").get_by_role("button", name="Clear").click()
+    page.locator("#upload input[type=file]").set_input_files(str(bad))
+    page.locator("#upload").get_by_text("not-a-clip.mp4").wait_for()
+    page.locator("#captions-btn").click()
+    toast = page.locator(".toast-body").filter(has_text="not-a-clip.mp4")
+    toast.wait_for()
+    message = toast.inner_text()
+    assert "not-a-clip.mp4" in message and "/" not in message.split("not-a-clip.mp4")[0], message
+    assert page.get_by_text("Error", exact=True).count() == 0

@@ -10,7 +10,9 @@ message says what was wrong and what to do (the UI shows it, the API returns it)
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,16 @@ def alignment_json(ranked: Ranked, i: int, inputs: CaptionInputs) -> dict[str, l
 
 def scores_json(ranked: Ranked, i: int) -> dict[str, float]:
     return {level: round(float(ranked.scores[level][i]), 4) for level in LEVELS}
+
+
+@contextlib.contextmanager
+def named_upload(path: Path):
+    """A VideoError about an upload names the file as it was sent: the decoder's messages hold the path, which on a
+    server is gradio's temporary upload folder (not the user's to see, and no help to them)."""
+    try:
+        yield
+    except VideoError as err:
+        raise VideoError(str(err).replace(str(path.parent) + os.sep, "")) from None
 
 
 class DemoService:
@@ -334,9 +346,13 @@ class DemoService:
 
     def clip_features(self, path: str | Path) -> np.ndarray:
         """Frame features [n <= max_frames, dim] of a clip file, with the collection's extractor and sampling."""
+        path = self.check_upload(path)
+        with named_upload(path):
+            return self._clip_features(path)
+
+    def _clip_features(self, path: Path) -> np.ndarray:
         from hgr.features import extract_upload
 
-        path = self.check_upload(path)
         info = probe_video(path, self.config.max_duration_s)
         if info.width * info.height > self.config.max_pixels:     # memory: frames are decoded at full size
             raise VideoError(f"{path.name}: frames of {info.width}x{info.height} pixels are over the limit of "
@@ -383,8 +399,9 @@ class DemoService:
 
     def upload_thumbnails(self, path: str | Path) -> list[Thumb]:
         sampling = self.sampling or Sampling(max_frames=self.cfg.max_frames)
-        return encode_strip(clip_thumbnails(path, sampling, self.cfg.max_frames, self.config.thumb_height,
-                                            self.config.max_duration_s))
+        with named_upload(Path(path)):
+            return encode_strip(clip_thumbnails(path, sampling, self.cfg.max_frames, self.config.thumb_height,
+                                                self.config.max_duration_s))
 
     @classmethod
     def open(cls, collection: Collection, checkpoint: Checkpoint, split: str | None = None,

@@ -13,8 +13,8 @@ import gradio as gr
 
 from hgr.app import api, viz
 from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
-from hgr.app.views import Views, about_markdown
-from hgr.app.why import EDIT_HINT, EDITS
+from hgr.app.views import Views, about_markdown, kept_on_error
+from hgr.app.why import EDITS
 from hgr.model import LEVELS
 
 CSS = """
@@ -49,8 +49,15 @@ CSS = """
 }
 """
 
-# a browser-side step before an answer fills a gallery: empty it, so no slot of the last answer stays selected
-CLEAR = "() => null"
+
+
+def close_preview(gallery: str) -> str:
+    """Browser code run as a new answer is asked for: closes the gallery's open clip (the Escape key its preview
+    listens to), since gradio's gallery keeps the slot clicked in the last answer open across new values (a stale
+    player beside #1's alignment). The inputs go on to the server unchanged."""
+    escape = "new KeyboardEvent('keydown', {key: 'Escape', code: 'Escape', bubbles: true})"
+    return ("(...inputs) => {document.querySelectorAll('#" + gallery + " .preview').forEach(preview => "
+            f"preview.dispatchEvent({escape})); return inputs;}}")
 
 
 def header_html(service: DemoService) -> str:
@@ -123,21 +130,18 @@ def build(service: DemoService) -> gr.Blocks:
                     edits = gr.HTML(elem_id="edits")
                     changes = gr.HTML(elem_id="changes")
                 outputs = [t2v_state, gallery, scores, alignment, clip_info, graph, attention, layer, t2v_selected]
-                # the gallery is emptied in the browser first: gradio's gallery keeps the slot clicked in the last
-                # answer open across new values (a stale player beside #1's alignment), and only an empty value
-                # closes it
-                gr.on([search.click, query.submit], None, None, [gallery], js=CLEAR, api_visibility="private"
-                      ).then(views.search, [query, top_k], outputs, api_name="ui_search",
-                             api_visibility="undocumented"
-                             ).then(lambda: (EDIT_HINT, ""), None, [edits, changes], api_visibility="private"
-                             ).then(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
-                                    api_visibility="private")
+                outputs += [edits, changes]                                  # the editor's history, rank changes
+                gr.on([search.click, query.submit], kept_on_error(views.new_search, len(outputs), "Not searched"),
+                      [query, top_k], outputs, js=close_preview("results"), api_name="ui_search",
+                      api_visibility="undocumented"
+                      ).then(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
+                             api_visibility="private")
                 edit_op.change(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
                                api_visibility="private")
-                rerank.click(None, None, [gallery], js=CLEAR, api_visibility="private"
-                             ).then(views.rerank, [t2v_state, edit_op, edit_target, edit_value, top_k],
-                                    [*outputs, edits, changes, edit_target, edit_value],
-                                    api_name="ui_rerank", api_visibility="undocumented")
+                rerank_outputs = [*outputs, edit_target, edit_value]
+                rerank.click(kept_on_error(views.rerank, len(rerank_outputs), "Not re-ranked"),
+                             [t2v_state, edit_op, edit_target, edit_value, top_k], rerank_outputs,
+                             js=close_preview("results"), api_name="ui_rerank", api_visibility="undocumented")
                 gallery.select(views.select_video, [t2v_state], [alignment, clip_info, t2v_selected],
                                api_visibility="private")
                 layer.change(views.redraw_graph, [t2v_state, layer], [graph], api_visibility="private")
@@ -168,7 +172,7 @@ def build(service: DemoService) -> gr.Blocks:
                 v2t_alignment = gr.Plot(empty("The clip's frame alignment appears here."), label="Frame alignment",
                                         elem_id="v2t-alignment")
                 v2t_scores = gr.Plot(empty("Caption scores appear here."), label="Scores")
-                find.click(views.captions, [upload, pick, v2t_k],
+                find.click(kept_on_error(views.captions, 5, "No captions found"), [upload, pick, v2t_k],
                            [v2t_state, table, v2t_scores, v2t_alignment, v2t_info],
                            api_name="ui_captions", api_visibility="undocumented")
                 table.select(views.select_caption, [v2t_state], [v2t_alignment, v2t_info], api_visibility="private")
@@ -209,7 +213,8 @@ def build(service: DemoService) -> gr.Blocks:
                                 api_visibility="private")
                 perturbation.change(lambda caption: gr.update(value=caption) if caption else gr.update(),
                                     [perturbation], [caption_b], api_visibility="private")
-                compare.click(views.compare, [cmp_upload, cmp_pick, caption_a, caption_b],
+                compare.click(kept_on_error(views.compare, 5, "Not compared"),
+                              [cmp_upload, cmp_pick, caption_a, caption_b],
                               [verdict, graph_a, graph_b, align_a, align_b],
                               api_name="ui_compare", api_visibility="undocumented")
 
@@ -233,12 +238,13 @@ def build(service: DemoService) -> gr.Blocks:
                 sim_scores = gr.Plot(empty("Per-level similarities appear here."), label="Similarity per level",
                                      elem_id="similar-scores")
                 sim_outputs = [sim_gallery, sim_scores, sim_info]
-                find_similar.click(None, None, [sim_gallery], js=CLEAR, api_visibility="private"
-                                   ).then(views.similar, [sim_upload, sim_pick, sim_k], sim_outputs,
-                                          api_name="ui_similar", api_visibility="undocumented")
-            similar_here.click(None, None, [sim_gallery], js=CLEAR, api_visibility="private"
-                               ).then(views.similar_to_selected, [t2v_selected, sim_k],
-                                      [tabs, sim_upload, sim_pick, *sim_outputs], api_visibility="private")
+                find_similar.click(kept_on_error(views.similar, len(sim_outputs), "No similar clips"),
+                                   [sim_upload, sim_pick, sim_k], sim_outputs, js=close_preview("similar-results"),
+                                   api_name="ui_similar", api_visibility="undocumented")
+            to_similar = [tabs, sim_upload, sim_pick, *sim_outputs]
+            similar_here.click(kept_on_error(views.similar_to_selected, len(to_similar), "No similar clips"),
+                               [t2v_selected, sim_k], to_similar, js=close_preview("similar-results"),
+                               api_visibility="private")
 
             # ------------------------------------------------------------------------------ graph explorer
             with gr.Tab("Graph explorer", id="explorer"):
@@ -256,7 +262,7 @@ def build(service: DemoService) -> gr.Blocks:
                     with gr.Column():
                         ex_attention = gr.Plot(empty("Graph attention appears here."), label="Graph attention")
                 ex_tree = gr.Code(label="The graph as text (word indices in brackets)", language=None)
-                gr.on([show.click, sentence.submit], views.explore, [sentence],
+                gr.on([show.click, sentence.submit], kept_on_error(views.explore, 5, "No graph"), [sentence],
                       [ex_state, ex_graph, ex_attention, ex_tree, ex_layer],
                       api_name="ui_parse", api_visibility="undocumented")
                 ex_layer.change(views.redraw_graph, [ex_state, ex_layer], [ex_graph], api_visibility="private")

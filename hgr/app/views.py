@@ -14,7 +14,7 @@ import gradio as gr
 from hgr.app import viz
 from hgr.app.compare import CAPTIONS
 from hgr.app.service import DemoService
-from hgr.app.why import changes_html, edit_request, edit_targets, edits_html, move_label, verdict_html
+from hgr.app.why import EDIT_HINT, changes_html, edit_request, edit_targets, edits_html, move_label, verdict_html
 from hgr.errors import HGRError
 from hgr.graph import RoleGraph
 from hgr.model import LEVELS, ROLES
@@ -33,6 +33,20 @@ def user_errors(fn):
         except Exception as err:  # the app keeps serving; the message says what failed
             raise gr.Error(html.escape(f"internal error ({type(err).__name__}: {str(err)[:300]}); the app is still "
                                        "running, try again or report this", quote=False)) from err
+    return run
+
+
+def kept_on_error(fn, outputs: int, title: str):
+    """A page callback that, when it rejects its input, leaves its `outputs` components as they were and says why in
+    one message. Raising gr.Error from a page event marks every output with a red 'Error' badge (the previous
+    answer's panels kept it beside their old content) and hid the layer selector; API endpoints still raise."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as err:
+            gr.Warning(str(err.message), title=title)
+            return tuple(gr.skip() for _ in range(outputs)) if outputs > 1 else gr.skip()
     return run
 
 
@@ -85,6 +99,11 @@ class Views:
         result["base"] = {"query": result["query"], "role_graph": result["role_graph"]}   # what edits start from
         result["edits"] = []
         return self._show(result)
+
+    def new_search(self, query: str, top_k: float) -> tuple:
+        """A typed query from the page: `search`'s outputs, then the editor's history and rank changes emptied (a
+        new query starts a new history)."""
+        return (*self.search(query, top_k), EDIT_HINT, "")
 
     def _show(self, result: dict) -> tuple:
         """A text-to-video answer as the tab shows it; a re-ranked answer's gallery says how each clip moved."""
