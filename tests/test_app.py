@@ -410,3 +410,18 @@ def test_hgr_search_says_what_each_clip_is(capsys):
     for row in rows:
         video_id = row.split()[1]
         assert row.endswith("  " + CAPTIONS[video_id][0]), row
+
+
+def test_about_reads_as_text():
+    """Issue 16 item 8: the About tab shows the model card's values as text (not Python dicts cut at 200
+    characters) and the checkpoint's file name, not its absolute path on the server."""
+    import hgr
+    from hgr.app.service import DemoService
+    from hgr.app.views import about_markdown
+    from hgr.collection import Collection
+
+    root = app_data()
+    checkpoint = hgr.load(root / "model.pt", device="cpu")
+    about = about_markdown(DemoService(Collection.open(root / "collection"), checkpoint))
+    assert "model.pt" in about and str(root) not in about
+    assert "{" not in about and "}" not in about and "': " not in about

@@ -262,7 +262,8 @@ def test_a_rejected_input_keeps_the_last_answer_and_says_why_once(page, tmp_path
     page.locator("#search-btn").click()
     page.locator(".toast-body").first.wait_for()
     page.wait_for_timeout(500)
-    assert len(_messages(page)) == 1 and "qwxz" in _messages(page)[0], _messages(page)
+    assert len(_messages(page)) == 1 and "Not searched: " in _messages(page)[0], _messages(page)
+    assert "qwxz" in _messages(page)[0]
     assert page.locator("#results .caption-label").all_inner_texts() == cards
     assert page.get_by_text("Error", exact=True).count() == 0                 # no badge on any panel
     assert page.get_by_test_id("layer 2-radio-label").is_visible()         # the layer selector

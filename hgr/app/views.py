@@ -45,7 +45,7 @@ def kept_on_error(fn, outputs: int, title: str):
         try:
             return fn(*args, **kwargs)
         except gr.Error as err:
-            gr.Warning(str(err.message), title=title)
+            gr.Warning(f"{title}: {err.message}", title=title)      # gradio 6 shows 'Warning' over any title
             return tuple(gr.skip() for _ in range(outputs)) if outputs > 1 else gr.skip()
     return run
 
@@ -312,6 +312,18 @@ def _md(value) -> str:
     return "`" + str(value).replace("`", "'")[:200] + "`"
 
 
+def _readable(value) -> str:
+    """A model card or manifest value as a person reads it: a dict as 'key value, key value' (nested in
+    brackets), a list comma-separated, a float without trailing digits; in a code span, so never markup."""
+    def plain(v) -> str:
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {'(' + plain(x) + ')' if isinstance(x, dict) else plain(x)}" for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return ", ".join(plain(x) for x in v)
+        return f"{v:g}" if isinstance(v, float) else str(v)
+    return "`" + plain(value).replace("`", "'") + "`"
+
+
 def about_markdown(service: DemoService) -> str:
     """The About tab: the collection, the model card and the evaluation tables the card holds."""
     c, ckpt = service.collection, service.checkpoint
@@ -322,12 +334,12 @@ def about_markdown(service: DemoService) -> str:
              f"{len(service.sentences):,} unique captions",
              f"- frame features: {_md(ext.get('name', '?'))}, {c.dim}-d"
              + (f", weights {_md(ext['version'])}" if ext.get("version") else ""),
-             f"- frame sampling: {_md(m.get('sampling'))}; the model reads at most {service.cfg.max_frames} frames "
-             "per video (the official 'select' rule)",
+             f"- frame sampling: {_readable(m.get('sampling'))}; the model reads at most {service.cfg.max_frames} "
+             "frames per video (the official 'select' rule)",
              "- splits: " + ", ".join(f"{_md(k)} ({len(v):,})" for k, v in c.splits.items()),
              f"- text-to-video search: {service.plan.describe()}; frame embeddings kept in "
              f"{str(service.searcher.storage).replace('torch.', '')}",
-             "", "## The model card", f"- checkpoint {_md(ckpt.path)}"]
+             "", "## The model card", f"- checkpoint {_md(ckpt.path.name if ckpt.path else '(in memory)')}"]
     cfg = ckpt.config
     lines.append(f"- architecture: {cfg.rnn_type.upper()} text encoder, {cfg.gcn_layers} graph reasoning layer(s)"
                  f"{' with attention' if cfg.gcn_attention else ''}, joint space {cfg.dim_embed}-d, "
@@ -335,7 +347,7 @@ def about_markdown(service: DemoService) -> str:
     tables = _metric_tables(ckpt.card)
     for key, value in ckpt.card.items():
         if not any(path == key or path.startswith(key + ".") for path, _ in tables):
-            lines.append(f"- {key}: {_md(value)}")
+            lines.append(f"- {key}: {_readable(value)}")
     if tables:
         lines += ["", "## Evaluation (from the model card)", "",
                   "| where | t2v R@1 | R@5 | R@10 | MedR | v2t R@1 | R@5 | R@10 | MedR | rsum |",
