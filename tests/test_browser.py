@@ -282,3 +282,11 @@ def test_a_rejected_input_keeps_the_last_answer_and_says_why_once(page, tmp_path
     message = toast.inner_text()
     assert "not-a-clip.mp4" in message and "/" not in message.split("not-a-clip.mp4")[0], message
     assert page.get_by_text("Error", exact=True).count() == 0
+
+
+def test_clicking_an_example_runs_it(page):
+    """Issue 16 item 8: an example query searches when clicked (it only filled the box)."""
+    page.get_by_role("tab", name="Text → video").click()
+    page.get_by_text("a red square moves across a black screen", exact=True).first.click()
+    page.locator("#alignment").get_by_text("#1 clip0: which frames").wait_for()
+    assert "clip0" in page.locator("#results .caption-label").first.inner_text()

@@ -92,8 +92,8 @@ def build(service: DemoService) -> gr.Blocks:
                                        scale=5, max_lines=2, elem_id="query")
                     top_k = gr.Slider(1, k_max, value=k_default, step=1, label="top-k", scale=1)
                     search = gr.Button("Search", variant="primary", scale=1, elem_id="search-btn")
-                if service.examples():
-                    gr.Examples([[q] for q in service.examples()], inputs=[query], label="Example queries")
+                examples = gr.Examples([[q] for q in service.examples()], inputs=[query],
+                                       label="Example queries") if service.examples() else None
                 with gr.Row():
                     with gr.Column(scale=3):
                         gallery = gr.Gallery(label="Ranked clips (click one to play it)",
@@ -131,11 +131,16 @@ def build(service: DemoService) -> gr.Blocks:
                     changes = gr.HTML(elem_id="changes")
                 outputs = [t2v_state, gallery, scores, alignment, clip_info, graph, attention, layer, t2v_selected]
                 outputs += [edits, changes]                                  # the editor's history, rank changes
-                gr.on([search.click, query.submit], kept_on_error(views.new_search, len(outputs), "Not searched"),
-                      [query, top_k], outputs, js=close_preview("results"), api_name="ui_search",
-                      api_visibility="undocumented"
+                new_search = kept_on_error(views.new_search, len(outputs), "Not searched")
+                gr.on([search.click, query.submit], new_search, [query, top_k], outputs, js=close_preview("results"),
+                      api_name="ui_search", api_visibility="undocumented"
                       ).then(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
                              api_visibility="private")
+                if examples is not None:                                  # an example runs when clicked
+                    examples.load_input_event.then(new_search, [query, top_k], outputs, js=close_preview("results"),
+                                                   api_visibility="private"
+                                                   ).then(views.edit_targets, [t2v_state, edit_op],
+                                                          [edit_target, edit_value], api_visibility="private")
                 edit_op.change(views.edit_targets, [t2v_state, edit_op], [edit_target, edit_value],
                                api_visibility="private")
                 rerank_outputs = [*outputs, edit_target, edit_value]
