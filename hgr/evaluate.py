@@ -116,7 +116,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         raise HGRError("give --collection DIR --checkpoint FILE, or --official-root ROOT --official-checkpoint FILE")
     searcher = Searcher(ckpt, collection_inputs(collection, ckpt.config), video_ids,
-                        graph_lookup(collection.role_graphs))
+                        graph_lookup(collection.role_graphs, collection.manifest.get("parser")))
     result = score_split(searcher, video_ids, collection.captions)
     metrics = result.metrics()
     print(f"{len(video_ids)} videos x {len(result.captions)} unique captions, split {split!r}")

@@ -205,12 +205,14 @@ def exchange_phrases(words: Sequence[str], nodes: dict, first: str, second: str,
     return swapped, out
 
 
-def graph_lookup(cache: dict):
-    """Role graph of a sentence: the collection's cache first, the offline parser otherwise."""
+def graph_lookup(cache: dict, recorded_parser: str | None = None):
+    """Role graph of a sentence: the collection's cache first, the offline parser otherwise: the backend that made
+    the cache when it is recorded (`recorded_parser`, a collection manifest's "parser"), so that a sentence outside
+    the cache (a binary-selection perturbation, say) is parsed like the captions; else the default backend."""
     def lookup(sentence: str) -> list:
         graph = cache.get(sentence)
         if graph is None:
-            from hgr.parsing import parse
-            graph = parse(sentence).to_json()
+            from hgr.parsing import parse, recorded_backend
+            graph = parse(sentence, backend=recorded_backend(recorded_parser)).to_json()
         return graph
     return lookup

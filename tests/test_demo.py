@@ -136,7 +136,8 @@ def test_the_binary_selection_breakdown_adds_up_to_the_shipped_figures():
     shipped = ckpt.card["test"]["test"]["binary_selection"]
     with Collection.open(DEMO_COLLECTION) as coll:
         ids = coll.split("test")
-        searcher = Searcher(ckpt, collection_inputs(coll, ckpt.config), ids, graph_lookup(coll.role_graphs))
+        searcher = Searcher(ckpt, collection_inputs(coll, ckpt.config), ids, graph_lookup(coll.role_graphs,
+                                                                                        coll.manifest["parser"]))
         world = load_world(DEMO_COLLECTION)
         for kind in ("switch_roles", "incomplete_events"):
             b = breakdown(searcher, world, "test", kind)

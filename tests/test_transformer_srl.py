@@ -228,3 +228,16 @@ def test_layer_by_layer_encoding_equals_the_encoder_and_per_predicate_layers_sta
         assert torch.allclose(again, states.words[sentence], atol=1e-5)
         tagger.marker.weight.data.normal_()
         assert not torch.allclose(tagger.predicate_words(states, sentence, predicate), again, atol=1e-3)
+
+
+def test_sentences_outside_a_collection_are_parsed_by_its_recorded_parser():
+    """Evaluation parses a perturbation the collection's graphs lack with the parser that made them (the demo's
+    manifest records the spaCy labeller), not with whatever the default is now."""
+    from hgr.graph import graph_lookup
+    from hgr.parsing import recorded_backend
+    assert recorded_backend(parser_id("spacy")) == "spacy" and recorded_backend(None) == "transformer"
+    assert recorded_backend("allennlp:0123") == "transformer"
+    sentence = "a chef slices onions in a restaurant kitchen"
+    spacy_graph = graph_lookup({}, parser_id("spacy"))(sentence)
+    assert spacy_graph == parse(sentence, backend="spacy").to_json() != parse(sentence).to_json()
+    assert graph_lookup({sentence: ["cached"]}, parser_id("spacy"))(sentence) == ["cached"]

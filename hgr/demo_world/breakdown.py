@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     ckpt = hgr.load(args.checkpoint, device="cpu")
     world = load_world(args.collection)
     ids = collection.split(args.split)
-    searcher = Searcher(ckpt, collection_inputs(collection, ckpt.config), ids, graph_lookup(collection.role_graphs))
+    searcher = Searcher(ckpt, collection_inputs(collection, ckpt.config), ids, graph_lookup(collection.role_graphs,
+                                                                                           collection.manifest.get("parser")))
     for kind in PERTURBATIONS:
         b = breakdown(searcher, world, args.split, kind)
         print(f"{kind}: " + ", ".join(f"{level} {v:.1f}" for level, v in b["levels"].items()))

@@ -14,11 +14,19 @@ from collections.abc import Sequence
 from hgr.graph import RoleGraph
 from hgr.parsing.backend import BACKENDS, DEFAULT_BACKEND, SpacySRL, SRLBackend, make_backend
 from hgr.parsing.normalize import normalize_caption
-from hgr.parsing.parser import ParserConfig, SentenceParser, default_parser, graph_from_srl, parser_id, parser_mismatch
+from hgr.parsing.parser import (
+    ParserConfig,
+    SentenceParser,
+    default_parser,
+    graph_from_srl,
+    parser_id,
+    parser_mismatch,
+    recorded_backend,
+)
 
 __all__ = ["parse", "parse_many", "graph_from_srl", "normalize_caption", "SRLBackend", "SpacySRL", "make_backend",
            "BACKENDS", "DEFAULT_BACKEND", "SentenceParser", "ParserConfig", "RoleGraph", "parser_id",
-           "parser_mismatch"]
+           "recorded_backend", "parser_mismatch"]
 
 
 def parse(sentence: str, backend: str = DEFAULT_BACKEND) -> RoleGraph:

@@ -97,6 +97,14 @@ def parser_id(backend: str = DEFAULT_BACKEND) -> str:
     return f"{backend}:{digest.hexdigest()[:12]}"
 
 
+def recorded_backend(recorded: str | None) -> str:
+    """The backend name of a recorded parser id ("transformer:..." -> "transformer"); the default backend when
+    nothing (or an unknown backend) is recorded."""
+    from hgr.parsing.backend import BACKENDS
+    name = (recorded or "").split(":", 1)[0]
+    return name if name in BACKENDS else DEFAULT_BACKEND
+
+
 def parser_mismatch(recorded: str | None, what: str, backend: str = DEFAULT_BACKEND) -> str | None:
     """A warning when `what` (a collection's graphs, a checkpoint's training captions) was parsed by another
     parser than the one queries get now; None when they agree."""
