@@ -40,15 +40,19 @@ def _open(browser, url: str):
     return page
 
 
-@pytest.fixture(scope="module")
-def page(browser):
-    app = start_app()
+def _serve(browser, app):
+    """A page open on `app` for a fixture's life; the app is closed after it."""
     try:
         page = _open(browser, app.url)
         yield page
         page.close()
     finally:
         app.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    yield from _serve(browser, start_app())
 
 
 @pytest.fixture(scope="module")
@@ -173,13 +177,7 @@ def demo_page(browser):
 
     if not (DEMO_COLLECTION.exists() and DEMO_CHECKPOINT.exists()):
         pytest.skip("the embedded demo is not built (hgr demo-world ship)")
-    app = AppProcess()
-    try:
-        page = _open(browser, app.url)
-        yield page
-        page.close()
-    finally:
-        app.close()
+    yield from _serve(browser, AppProcess())
 
 
 def test_compare_a_demo_clip_with_its_switch_roles_perturbation(demo_page):

@@ -72,6 +72,14 @@ def header_html(service: DemoService) -> str:
             f"features, model {html.escape(str(model))}.</p><p>Levels: {legend}</p></div>")
 
 
+def clip_picker(service: DemoService, name: str) -> tuple[gr.Dropdown, gr.File]:
+    """A collection video to pick, or a clip to upload instead (the Compare and Similar tabs' clip)."""
+    pick = gr.Dropdown(service.video_ids[:2000], value=None, label="Pick a collection video", elem_id=f"{name}-video")
+    upload = gr.File(label="…or upload a clip (used instead when there is one)", file_types=list(UPLOAD_EXTENSIONS),
+                     type="filepath", elem_id=f"{name}-upload")
+    return pick, upload
+
+
 def build(service: DemoService) -> gr.Blocks:
     """The whole page for one service."""
     views = Views(service)
@@ -190,11 +198,7 @@ def build(service: DemoService) -> gr.Blocks:
                             elem_classes="note")
                 with gr.Row():
                     with gr.Column(scale=2):
-                        cmp_pick = gr.Dropdown(service.video_ids[:2000], value=None, label="Pick a collection video",
-                                               elem_id="compare-video")
-                        cmp_upload = gr.File(label="…or upload a clip (used instead when there is one)",
-                                             file_types=list(UPLOAD_EXTENSIONS), type="filepath",
-                                             elem_id="compare-upload")
+                        cmp_pick, cmp_upload = clip_picker(service, "compare")
                         perturbation = gr.Dropdown([], label="A false caption (Table 6 perturbation of the true one)",
                                                    visible=False, elem_id="perturbation")
                         caption_a = gr.Textbox(label="Caption A", max_lines=2, elem_id="caption-a",
@@ -227,11 +231,7 @@ def build(service: DemoService) -> gr.Blocks:
             with gr.Tab("Similar clips", id="similar"):
                 with gr.Row():
                     with gr.Column(scale=2):
-                        sim_pick = gr.Dropdown(service.video_ids[:2000], value=None, label="Pick a collection video",
-                                               elem_id="similar-video")
-                        sim_upload = gr.File(label="…or upload a clip (used instead when there is one)",
-                                             file_types=list(UPLOAD_EXTENSIONS), type="filepath",
-                                             elem_id="similar-upload")
+                        sim_pick, sim_upload = clip_picker(service, "similar")
                         with gr.Row():
                             sim_k = gr.Slider(1, k_max, value=k_default, step=1, label="top-k")
                             find_similar = gr.Button("Find similar clips", variant="primary", elem_id="similar-btn")
