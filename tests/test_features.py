@@ -29,6 +29,67 @@ def test_resnet152_matches_torchvision_layout_and_loads_a_weights_file(tmp_path)
         torch.testing.assert_close(loaded(x), model(x))
 
 
+def _hf_name(ours: str) -> str:
+    """A torchvision ResNet key -> the same tensor's key in transformers' ResNetForImageClassification."""
+    import re
+    if ours.startswith("fc."):
+        return "classifier.1." + ours[3:]
+    stem = re.fullmatch(r"(conv1|bn1)\.(.+)", ours)
+    if stem:
+        part = "convolution" if stem[1] == "conv1" else "normalization"
+        return f"resnet.embedder.embedder.{part}.{stem[2]}"
+    block = re.fullmatch(r"layer(\d)\.(\d+)\.(conv|bn|downsample\.)(\d)\.(.+)", ours)
+    stage, index, kind, number, rest = block.groups()
+    where = f"resnet.encoder.stages.{int(stage) - 1}.layers.{index}"
+    if kind == "downsample.":
+        return f"{where}.shortcut.{'convolution' if number == '0' else 'normalization'}.{rest}"
+    return f"{where}.layer.{int(number) - 1}.{'convolution' if kind == 'conv' else 'normalization'}.{rest}"
+
+
+def test_resnet152_computes_what_an_independent_implementation_computes():
+    """transformers' ResNet (written apart from ours and from torchvision, stride on the 3x3 conv like both) with
+    random weights and batch-norm statistics, copied into ours by name: same feature map and logits."""
+    from transformers import ResNetConfig, ResNetForImageClassification
+    torch.manual_seed(0)
+    cfg = ResNetConfig(depths=[3, 8, 36, 3], layer_type="bottleneck", hidden_sizes=[256, 512, 1024, 2048],
+                       embedding_size=64, num_labels=1000, downsample_in_bottleneck=False)
+    theirs = ResNetForImageClassification(cfg).eval()
+    with torch.no_grad():
+        for name, buf in theirs.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_(0, 0.1)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 1.5)
+        for name, p in theirs.named_parameters():
+            if "normalization" in name:
+                p.normal_(1.0 if name.endswith("weight") else 0.0, 0.1)
+    ours = ResNet152().eval()
+    reference = theirs.state_dict()
+    ours.load_state_dict({k: reference[_hf_name(k)] for k in ours.state_dict()})
+    x = torch.randn(2, 3, 96, 96)
+    with torch.inference_mode():
+        out = theirs(pixel_values=x, output_hidden_states=True)
+        torch.testing.assert_close(ours.feature_map(x), out.hidden_states[-1], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(ours(x), out.logits, rtol=1e-4, atol=1e-4)
+
+
+def test_preprocessing_equals_an_independent_implementation():
+    """transformers' PIL image processor set to torchvision's ImageNet recipe (shorter side 256 = 224 / 0.875,
+    bilinear, centre crop 224, ImageNet mean/std): the same pixels wherever the crop offset is whole. (Where it is
+    half a pixel, torchvision rounds, `int(round((w - 224) / 2.0))` in its center_crop, and so do we; that
+    processor floors, one pixel apart: the red/green/blue test above pins our side.)"""
+    from PIL import Image
+    from transformers.models.convnext.image_processing_pil_convnext import ConvNextImageProcessorPil
+    theirs = ConvNextImageProcessorPil(size={"shortest_edge": 224}, crop_pct=0.875, resample=Image.BILINEAR,
+                                       image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD))
+    ours = EXTRACTORS["resnet152"].preprocessing
+    rng = np.random.default_rng(0)
+    for shape in [(240, 320, 3), (480, 360, 3), (257, 300, 3), (256, 256, 3), (512, 1024, 3), (384, 640, 3)]:
+        frame = rng.integers(0, 256, shape, dtype=np.uint8)
+        expected = theirs(images=[frame], return_tensors="np")["pixel_values"][0]
+        np.testing.assert_allclose(ours([frame])[0].numpy(), expected, atol=1e-5, err_msg=str(shape))
+
+
 def test_wrong_weights_file_is_a_clear_error(tmp_path):
     (tmp_path / "notes.pth").write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match=r"notes\.pth.*weights_only"):
