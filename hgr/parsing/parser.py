@@ -112,8 +112,8 @@ def parser_mismatch(recorded: str | None, what: str, backend: str = DEFAULT_BACK
     if recorded == current:
         return None
     made = f"by {recorded}" if recorded else "by a parser it does not record (made before parsers were recorded)"
-    return (f"{what} was parsed {made}, queries now by {current}: their graphs can differ for the same "
-            "sentence; re-parse the captions (hgr parse --file) or retrain so both use one parser")
+    return (f"{what}: parsed {made}; queries are parsed by {current}: the two can give different graphs for "
+            "the same sentence; re-parse the captions (hgr parse --file) or retrain so both use one parser")
 
 
 def graph_from_srl(srl: dict) -> RoleGraph:
