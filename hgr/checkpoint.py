@@ -107,7 +107,21 @@ def atomic_torch_save(payload: dict, path: str | Path) -> Path:
 def load(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:
     """Load one of our checkpoints (config, vocabulary and card inside), in eval mode on `device`."""
     path = Path(path)
+    return _ours(_read(path), path, device)
+
+
+def load_any(path: str | Path, int2word: str | Path, word2int: str | Path | None = None,
+             model_json: str | Path | None = None, device: str | torch.device = "auto") -> Checkpoint:
+    """Ours (e.g. trained with `hgr train --official-root`: its vocabulary inside) or the release's format (its
+    vocabulary from `int2word`/`word2int`), whichever `path` holds; the file is read once."""
+    path = Path(path)
     obj = _read(path)
+    if obj.get("format") == FORMAT:
+        return _ours(obj, path, device)
+    return _official(obj, path, int2word, word2int, model_json, device)
+
+
+def _ours(obj: dict, path: Path, device: str | torch.device) -> Checkpoint:
     if obj.get("format") != FORMAT:
         if {"video_encoder", "text_encoder"} <= set(obj):
             raise CheckpointError(f"{path} is an official HGR checkpoint: load it with load_official() or the "
@@ -174,7 +188,11 @@ def load_official(path: str | Path, int2word: str | Path, word2int: str | Path |
                   model_json: str | Path | None = None, device: str | torch.device = "auto") -> Checkpoint:
     """Load an official release checkpoint with its vocabulary files (annotation/RET/int2word.npy)."""
     path = Path(path)
-    obj = _read(path)
+    return _official(_read(path), path, int2word, word2int, model_json, device)
+
+
+def _official(obj: dict, path: Path, int2word: str | Path, word2int: str | Path | None,
+              model_json: str | Path | None, device: str | torch.device) -> Checkpoint:
     if not {"video_encoder", "text_encoder"} <= set(obj):
         raise CheckpointError(f"{path} is not an official HGR checkpoint: it needs 'video_encoder' and "
                               f"'text_encoder' entries, found {sorted(obj)[:6]}")

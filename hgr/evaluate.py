@@ -1,6 +1,7 @@
 """`hgr evaluate`: the paper's retrieval protocol (Table 1, and Table 5's per-level breakdown) on a split.
 
     hgr evaluate --official-root ROOT --official-checkpoint FILE --split tst --save-scores scores.npz
+    hgr evaluate --official-root ROOT --checkpoint runs/msrvtt.pt          # ours, from hgr train --official-root
     hgr evaluate --collection assets/demo --checkpoint checkpoints/demo.pt --split test --json metrics.json
 
 Captions are deduplicated (one text-to-video query per unique caption, in order of first appearance when
@@ -81,7 +82,7 @@ def binary_selection(searcher: Searcher, triplets: list[tuple[str, str, str]]) -
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("our collection")
     src.add_argument("--collection", type=Path, help="collection folder (collection.json, features.h5, ...)")
-    src.add_argument("--checkpoint", type=Path, help="hgr checkpoint (.pt)")
+    src.add_argument("--checkpoint", type=Path, help="hgr checkpoint (.pt); with --official-root too")
     off = parser.add_argument_group("the official HGR data release")
     off.add_argument("--official-root", type=Path, help="data root with annotation/, public_split/, ordered_feature/")
     off.add_argument("--official-checkpoint", type=Path, help="official checkpoint ({'video_encoder', 'text_encoder'})")
@@ -99,19 +100,18 @@ def main(args: argparse.Namespace) -> int:
     import hgr
     from hgr.collection import Collection
     from hgr.errors import HGRError
-    from hgr.official import open_official
+    from hgr.official import official_checkpoint, open_official
 
     if args.official_root:
-        if not args.official_checkpoint:
-            raise HGRError("--official-root needs --official-checkpoint FILE")
         split = args.split or "tst"
-        collection, ckpt = open_official(args.official_root, args.official_checkpoint, split, args.features_name,
+        collection, ckpt = open_official(args.official_root, official_checkpoint(args), split, args.features_name,
                                          args.model_json, args.device)
         video_ids = collection.video_ids
     elif args.collection and args.checkpoint:
         split = args.split or "test"
         collection = Collection.open(args.collection)
         ckpt = hgr.load(args.checkpoint, device=args.device)
+        collection.check_features(ckpt.card.get("features"), f"checkpoint {args.checkpoint.name}")
         video_ids = collection.split(split)
     else:
         raise HGRError("give --collection DIR --checkpoint FILE, or --official-root ROOT --official-checkpoint FILE")

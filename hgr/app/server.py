@@ -3,6 +3,7 @@
     python app.py                                    # the embedded demo: assets/demo, checkpoints/demo.pt
     hgr serve --collection runs/mine --checkpoint runs/mine.pt --port 7860
     hgr serve --official-root ROOT --official-checkpoint epoch.N.th --split tst
+    hgr serve --official-root ROOT --checkpoint runs/msrvtt.pt               # ours, from hgr train --official-root
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """What to search: our collection and checkpoint (default: the demo), or the official release."""
     ours = parser.add_argument_group("our collection (default: the embedded demo)")
     ours.add_argument("--collection", type=Path, help=f"collection folder (default {DEMO_COLLECTION})")
-    ours.add_argument("--checkpoint", type=Path, help=f"hgr checkpoint (default {DEMO_CHECKPOINT})")
+    ours.add_argument("--checkpoint", type=Path, help=f"hgr checkpoint (default {DEMO_CHECKPOINT}); with "
+                      "--official-root too")
     ours.add_argument("--split", help="search only this split of the collection (default: all videos; "
                       "tst for the official root)")
     off = parser.add_argument_group("the official HGR data release")
@@ -73,11 +75,13 @@ def load_service(args: argparse.Namespace):
                        max_upload_mb=getattr(args, "max_upload_mb", 200.0), search=getattr(args, "search", "auto"),
                        pool=getattr(args, "pool", None), storage=getattr(args, "storage", "auto"))
     if args.official_root or args.official_checkpoint:
-        if not (args.official_root and args.official_checkpoint):
-            raise HGRError("--official-root and --official-checkpoint go together: give both")
-        from hgr.official import open_official
+        if not args.official_root:
+            raise HGRError("--official-checkpoint goes with --official-root ROOT: give both")
+        if args.collection:
+            raise HGRError("give --official-root or --collection, not both")
+        from hgr.official import official_checkpoint, open_official
 
-        collection, ckpt = open_official(args.official_root, args.official_checkpoint, args.split or "tst",
+        collection, ckpt = open_official(args.official_root, official_checkpoint(args), args.split or "tst",
                                          args.features_name, args.model_json, args.device)
         return DemoService(collection, ckpt, collection.video_ids, config)
     collection_dir, checkpoint = args.collection, args.checkpoint

@@ -136,9 +136,10 @@ class Collection:
                                       f"expected (num_frames, {self.dim})")
 
     @classmethod
-    def from_official(cls, root: str | Path, split: str = "tst", features_name: str = "resnet152.pth",
+    def from_official(cls, root: str | Path, split: str | list[str] = "tst", features_name: str = "resnet152.pth",
                       max_frames: int = 20) -> Collection:
-        """Open the official release's data root in place (no copy): one split's names, features and captions."""
+        """Open the official release's data root in place (no copy): one split's names, features and captions, or
+        several splits as one collection (`["trn", "val"]`, for training)."""
         from hgr.collection.official import open_official_split
 
         return open_official_split(cls, root, split, features_name, max_frames)
@@ -279,6 +280,37 @@ class Collection:
                                   f"{self.dim}-d {extractor} features ({self.features_path}); use a checkpoint "
                                   f"trained on {self.dim}-d features or re-index with the matching extractor")
 
+    def features_signature(self) -> dict:
+        """What made the frame features, as `hgr train` records it in a model card ("features") and as a collection
+        must match to be searched with that model: extractor, dim and preprocessing (sampling is recorded too)."""
+        ext = self.manifest.get("extractor") or {}
+        ext = ext if isinstance(ext, dict) else {"name": str(ext)}
+        return {"extractor": ext.get("ours") or ext.get("name"), "dim": self.dim,
+                "preprocessing": ext.get("preprocessing"), "sampling": self.manifest.get("sampling"),
+                "source": ext.get("name")}
+
+    def check_features(self, trained_on: dict | None, what: str) -> None:
+        """CollectionError if `what` (a checkpoint) was trained on other frame features than this collection holds:
+        another extractor, size or preprocessing. `trained_on` is its model card's "features" (None: nothing is
+        recorded, as in official checkpoints, and `check_dim` is the only check)."""
+        if not isinstance(trained_on, dict) or not trained_on:
+            return
+        mine = self.features_signature()
+        diffs = []
+        if trained_on.get("dim") is not None and int(trained_on["dim"]) != self.dim:
+            diffs.append(f"{trained_on['dim']}-d vs {self.dim}-d")
+        if trained_on.get("extractor") and mine["extractor"] and trained_on["extractor"] != mine["extractor"]:
+            diffs.append(f"extractor {trained_on['extractor']} vs {mine['extractor']}")
+        theirs, ours = _preprocessing(trained_on.get("preprocessing")), _preprocessing(mine["preprocessing"])
+        if theirs and ours and theirs != ours:
+            diffs += [f"preprocessing {k} {theirs[k]} vs {ours[k]}" for k in theirs if theirs[k] != ours[k]]
+        if diffs:
+            raise CollectionError(
+                f"{what} was trained on other frame features than collection {self.name!r} holds "
+                f"({'; '.join(diffs)}): the model would read them as something they are not. Index the videos with "
+                f"the checkpoint's extractor (`hgr index VIDEOS --out DIR --extractor {trained_on.get('extractor')} "
+                "...`, see docs/official.md), or use a checkpoint trained on this collection's features")
+
     def close(self) -> None:
         if self._h5 is not None:
             self._h5.close()
@@ -289,3 +321,11 @@ class Collection:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _preprocessing(p: dict | None) -> dict | None:
+    """The fields of a preprocessing record (hgr.features.Preprocessing.to_dict) that change a frame's features."""
+    if not isinstance(p, dict):
+        return None
+    return {k: list(p[k]) if isinstance(p.get(k), (list, tuple)) else p.get(k)
+            for k in ("resize_shorter", "crop", "interpolation", "mean", "std")}
