@@ -13,13 +13,16 @@ from hgr.errors import HGRError
 
 # command name -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("hgr.train", "train HGR on a collection (resumable, best epoch by validation rsum)"),
+    "train": ("hgr.train", "train HGR on a collection or the official release in place (resumable, best epoch "
+              "by validation rsum)"),
     "evaluate": ("hgr.evaluate", "score a split with the paper's protocol (ours or the official release)"),
     "parse": ("hgr.parsing.cli", "typed sentences or AllenNLP SRL output -> official role graphs"),
     "srl-eval": ("hgr.parsing.srl_eval", "score the semantic role parser on CoNLL-2012 gold (verbal predicates)"),
     "srl-train": ("hgr.parsing.srl_train", "train the semantic role parser (transformer or spaCy backend) on "
                   "CoNLL-2012 gold"),
     "index": ("hgr.indexer", "index a folder of videos into a collection (CNN frame features, resumable)"),
+    "captions": ("hgr.collection.captions", "your captions (JSON or CSV) -> a collection's captions, role graphs "
+                 "and splits, to train on"),
     "serve": ("hgr.app.server", "the web app: search a collection and see why it ranked that way"),
     "search": ("hgr.app.search_cli", "rank a collection's videos for one sentence (HGR fused scores, exact; "
                "two-stage from 20,000 videos)"),
