@@ -116,6 +116,9 @@ def add_captions(folder: str | Path, captions: dict[str, list[str]] | None = Non
         matched, report.unmatched = match_videos(given, coll.video_ids)
         existing = {v: c for v, c in coll.captions.items() if v not in matched}
         splits = dict(coll.splits)
+    if not matched:
+        raise CollectionError(f"no caption names a video of {folder} (e.g. {report.unmatched[:3]}); name videos by "
+                              f"their id in {folder / MANIFEST} or their file name")
     stored = {}
     for vid, caps in {**existing, **matched}.items():      # every caption normalised: the words the graph indexes
         kept = list(dict.fromkeys(normalize_caption(c) for c in caps))
@@ -123,8 +126,7 @@ def add_captions(folder: str | Path, captions: dict[str, list[str]] | None = Non
         if kept := [c for c in kept if c]:
             stored[vid] = kept
     if not stored:
-        raise CollectionError(f"no caption names a video of {folder} (e.g. {report.unmatched[:3]}); name videos by "
-                              f"their id in {folder / MANIFEST} or their file name")
+        raise CollectionError(f"every caption given for {folder} is empty once normalised (no words)")
     sentences = sorted({c for caps in stored.values() for c in caps})
     same_parser = manifest.get("parser") == parser_id(backend)
     graphs = {s: old_graphs[s] for s in sentences if same_parser and s in old_graphs}
