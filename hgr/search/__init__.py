@@ -7,7 +7,8 @@ The files follow the data flow: cache.py (the encoded sides kept beside the coll
 against every caption by the fused score, Eq. 13, in bounded chunks) -> keys.py (first-stage keys: Eq. 13 with the
 frame attention of Eq. 12 made uniform, and their FAISS index) -> searcher.py (`Searcher`: encode, score, two-stage
 search) -> calibration.py (the two-stage pool sized from recall against exact ranking) -> planning.py (exact or
-two-stage for a collection, `frame_storage`: the dtype its frame embeddings are kept in).
+two-stage for a collection, `frame_storage`: the dtype its frame embeddings are kept in, `uses_frame_store`: in RAM
+or in store.py's memory-mapped frame store on disk, from which search reads only the videos it scores).
 """
 from hgr.search.cache import index_cache_path, read_cache, write_cache
 from hgr.search.calibration import POOLS, choose_pool
@@ -25,16 +26,20 @@ from hgr.search.exact import (
 from hgr.search.keys import HALF_KEYS_FROM, caption_keys, video_keys
 from hgr.search.planning import (
                               CALIBRATION_CAPTIONS,
+                              DISK_FROM,
                               HALF_FRAMES_FROM,
                               STORAGES,
                               TWO_STAGE_FROM,
                               SearchPlan,
                               frame_storage,
                               plan_search,
+                              uses_frame_store,
 )
 from hgr.search.searcher import Searcher
+from hgr.search.store import FrameStore, StoreError
 
-__all__ = ["CALIBRATION_CAPTIONS", "HALF_FRAMES_FROM", "HALF_KEYS_FROM", "HALF_VIDEOS_PER_CHUNK", "PAIRS_PER_CHUNK",
-           "POOLS", "STORAGES", "TWO_STAGE_FROM", "Encoded", "QueryTrace", "Ranked", "SearchPlan", "Searcher",
-           "caption_keys", "choose_pool", "frame_storage", "index_cache_path", "plan_search", "read_cache",
-           "score_all", "select_captions", "store_frames", "trace_of", "video_keys", "write_cache"]
+__all__ = ["CALIBRATION_CAPTIONS", "DISK_FROM", "HALF_FRAMES_FROM", "HALF_KEYS_FROM", "HALF_VIDEOS_PER_CHUNK",
+           "PAIRS_PER_CHUNK", "POOLS", "STORAGES", "TWO_STAGE_FROM", "Encoded", "FrameStore", "QueryTrace", "Ranked",
+           "SearchPlan", "Searcher", "StoreError", "caption_keys", "choose_pool", "frame_storage", "index_cache_path",
+           "plan_search", "read_cache", "score_all", "select_captions", "store_frames", "trace_of", "uses_frame_store",
+           "video_keys", "write_cache"]

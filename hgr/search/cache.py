@@ -26,10 +26,7 @@ def index_cache_path(collection, checkpoint: Checkpoint, kind: str = "index", ex
     value depends on); `write_cache` removes the file it supersedes."""
     ids = list(collection.video_ids if video_ids is None else video_ids)
     digest = hashlib.sha256(f"{kind}\n{extra}".encode())
-    for name, tensor in sorted(checkpoint.model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(repr(sorted(checkpoint.config.to_dict().items())).encode())
+    update_with_checkpoint(digest, checkpoint)
     digest.update("\n".join(ids).encode())
     features = Path(collection.features_path)
     if features.exists():
@@ -44,6 +41,14 @@ def index_cache_path(collection, checkpoint: Checkpoint, kind: str = "index", ex
         where = str(Path(collection.root).resolve()) if collection.root is not None else str(features)
         videos = f"c{hashlib.sha256(where.encode()).hexdigest()[:8]}-{videos}"
     return folder / f"{kind}-{videos}-{digest.hexdigest()[:20]}.pt"
+
+
+def update_with_checkpoint(digest, checkpoint: Checkpoint) -> None:
+    """Feed a checkpoint's weights and config to `digest` (a hashlib object): what an encoded side depends on."""
+    for name, tensor in sorted(checkpoint.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(repr(sorted(checkpoint.config.to_dict().items())).encode())
 
 
 def write_cache(payload: dict, path: str | Path) -> None:

@@ -26,12 +26,22 @@ def _pad_frames(t: torch.Tensor, width: int, dims: int) -> torch.Tensor:
     return torch.nn.functional.pad(t, pads)
 
 
+def _pad_stats(stats: FrameStats, width: int) -> FrameStats:
+    return FrameStats(_pad_frames(stats.frames, width, 2), _pad_frames(stats.inv_norms, width, 1),
+                      _pad_frames(stats.gram, width, 3), _pad_frames(stats.mask, width, 1))
+
+
+def pad_index(index: VideoIndex, width: int) -> VideoIndex:
+    """`index` with its frame axis zero-padded to `width` (a batch is as wide as its longest video); padded frames
+    are masked out, so they change no score."""
+    return VideoIndex(index.event, _pad_stats(index.actions, width), _pad_stats(index.entities, width))
+
+
 def _cat_stats(stats: list[FrameStats]) -> FrameStats:
     width = max(s.frames.shape[1] for s in stats)
-    return FrameStats(frames=torch.cat([_pad_frames(s.frames, width, 2) for s in stats]),
-                      inv_norms=torch.cat([_pad_frames(s.inv_norms, width, 1) for s in stats]),
-                      gram=torch.cat([_pad_frames(s.gram, width, 3) for s in stats]),
-                      mask=torch.cat([_pad_frames(s.mask, width, 1) for s in stats]))
+    padded = [_pad_stats(s, width) for s in stats]
+    return FrameStats(frames=torch.cat([s.frames for s in padded]), inv_norms=torch.cat([s.inv_norms for s in padded]),
+                      gram=torch.cat([s.gram for s in padded]), mask=torch.cat([s.mask for s in padded]))
 
 
 def store_frames(index: VideoIndex, dtype: torch.dtype) -> VideoIndex:
@@ -119,19 +129,22 @@ def trace_of(encoded: Encoded, i: int, sentence: str) -> QueryTrace:
 
 @torch.no_grad()
 def score_all(model, rows: Callable[[slice], VideoIndex], n_vid: int, text: TextEmbedding,
-              half: bool = False) -> dict[str, np.ndarray]:
+              half: bool = False, videos_per_chunk: int | None = None) -> dict[str, np.ndarray]:
     """Every video (`rows(slice)` gives some of the index) against every encoded caption: {level: [n_vid, n_cap]}.
-    `half`: frames kept in half precision are widened a bounded chunk of videos at a time."""
+    `half`: frames kept in half precision are widened a bounded chunk of videos at a time. `videos_per_chunk`: at
+    most this many videos asked of `rows` at once (a store on disk is streamed in chunks of it)."""
     n_cap = text.event.shape[0]
     out = {level: np.empty((n_vid, n_cap), dtype=np.float32) for level in LEVELS}
     cap_chunk = max(1, min(n_cap, PAIRS_PER_CHUNK // max(n_vid, 1)))
     vid_chunk = max(1, min(n_vid, PAIRS_PER_CHUNK // cap_chunk))
     if half:
         vid_chunk = min(vid_chunk, HALF_VIDEOS_PER_CHUNK)
-    for c in range(0, n_cap, cap_chunk):
-        sub = select_captions(text, slice(c, c + cap_chunk))
-        for v in range(0, n_vid, vid_chunk):
-            scores = model.score(rows(slice(v, v + vid_chunk)), sub)
+    if videos_per_chunk is not None:
+        vid_chunk = max(1, min(vid_chunk, videos_per_chunk))
+    for v in range(0, n_vid, vid_chunk):              # videos outside: each chunk is read once for every caption
+        videos = rows(slice(v, v + vid_chunk))
+        for c in range(0, n_cap, cap_chunk):
+            scores = model.score(videos, select_captions(text, slice(c, c + cap_chunk)))
             for level in LEVELS:
                 out[level][v:v + vid_chunk, c:c + cap_chunk] = scores.level(level).cpu().numpy()
     return out

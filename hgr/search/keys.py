@@ -13,6 +13,8 @@ from hgr.model.matching import FrameStats
 HALF_KEYS_FROM = 50_000
 # videos whose frames are pooled into first-stage keys at once (bounds the float32 copy of half-precision frames)
 KEY_VIDEOS_PER_CHUNK = 1024
+# keys handed to FAISS at once (bounds the float32 copy of float16 keys read from a frame store)
+KEYS_ADDED_AT_ONCE = 65_536
 
 
 def _pooled_frames(stats: FrameStats) -> torch.Tensor:
@@ -52,13 +54,13 @@ def key_index_of(keys: torch.Tensor):
         return keys
     import faiss
 
-    keys = keys.numpy()
     if len(keys) >= HALF_KEYS_FROM:
         index = faiss.IndexScalarQuantizer(keys.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-        index.train(keys[:1])
+        index.train(keys[:1].float().numpy())
     else:
         index = faiss.IndexFlatIP(keys.shape[1])
-    index.add(keys)
+    for start in range(0, len(keys), KEYS_ADDED_AT_ONCE):     # float16 keys (a frame store's) widened a part at a time
+        index.add(np.ascontiguousarray(keys[start:start + KEYS_ADDED_AT_ONCE].float().numpy()))
     return index
 
 

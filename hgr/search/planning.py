@@ -24,6 +24,12 @@ TWO_STAGE_FROM = 20_000
 # 100,000 videos at official dims take 16.4 GB in float32. Measured (benchmarks/search.py): the same top 10 as
 # float32 on every query, fused scores within 2.5e-2, and slower on this CPU (widening costs more than it saves)
 HALF_FRAMES_FROM = 50_000
+# collections at least this large keep their encoded frames in the on-disk store (`hgr.search.store`) unless told
+# otherwise (`uses_frame_store`): from here frames are float16 anyway, which is what the store keeps, so the scores
+# are the same, and RAM holds only the first-stage keys and the videos being scored (100,000 videos at official
+# dims peaked at 12.1 GB held in RAM)
+DISK_FROM = HALF_FRAMES_FROM
+STORES = ("auto", "memory", "disk")
 # captions of the collection that `plan_search` measures a two-stage pool's recall on
 CALIBRATION_CAPTIONS = 20
 STORAGES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -37,6 +43,23 @@ def frame_storage(videos: int, storage: str = "auto") -> torch.dtype:
     if storage not in STORAGES:
         raise HGRError(f"unknown frame storage {storage!r}: use auto, {', '.join(STORAGES)}")
     return STORAGES[storage]
+
+
+def uses_frame_store(videos: int, store: str = "auto", cache: bool = True, storage: torch.dtype = torch.float32
+                     ) -> bool:
+    """Whether a collection of `videos` keeps its encoded frames on disk: `store` 'disk' or 'memory', or with 'auto'
+    from `DISK_FROM` videos (or int8 storage, which only the store has) when there is a `cache` folder to keep it in."""
+    if store not in STORES:
+        raise HGRError(f"unknown frame store {store!r}: use {', '.join(STORES)}")
+    if store == "memory" and storage == torch.int8:
+        raise HGRError("int8 frames are kept only in the on-disk frame store: use store 'disk' (or auto)")
+    disk = store == "disk" or store == "auto" and (videos >= DISK_FROM or storage == torch.int8)
+    if disk and not cache:
+        if store == "disk" or storage == torch.int8:
+            raise HGRError("the on-disk frame store lives beside the index cache: give the Searcher a cache path "
+                           "(index_cache_path) or use store 'memory'")
+        return False                                       # auto with nowhere to keep it: in RAM, as before
+    return disk
 
 
 @dataclass

@@ -15,7 +15,7 @@ from hgr.inputs import CaptionInputs, caption_inputs, collate_captions, collate_
 from hgr.model import TextEmbedding, VideoIndex
 from hgr.model.matching import FrameStats
 from hgr.search import calibration
-from hgr.search.cache import read_cache, write_cache
+from hgr.search.cache import read_cache, update_with_checkpoint, write_cache
 from hgr.search.exact import (
     Encoded,
     QueryTrace,
@@ -30,6 +30,22 @@ from hgr.search.exact import (
     trace_of,
 )
 from hgr.search.keys import caption_keys, key_index_of, nearest, video_keys
+from hgr.search.planning import uses_frame_store
+from hgr.search.store import (
+    FrameStore,
+    Layout,
+    StoreWriter,
+    dtype_name,
+    key_dtype_for,
+    open_or_none,
+    quantize_int8,
+    remove_superseded,
+    store_path,
+)
+
+# videos read from the on-disk frame store at once by exact search (2,048 at official dims: 168 MB of float16 frames
+# mapped, or 335 MB widened from int8, then dropped)
+STORE_VIDEOS_PER_CHUNK = 2048
 
 
 class Searcher:
@@ -37,12 +53,15 @@ class Searcher:
 
     def __init__(self, checkpoint: Checkpoint, features: Callable[[str], np.ndarray], video_ids: Sequence[str],
                  graphs: Callable[[str], list], batch_size: int = 128, cache: str | Path | None = None,
-                 storage: torch.dtype = torch.float32) -> None:
+                 storage: torch.dtype = torch.float32, store: str = "auto") -> None:
         """`features(video_id)` gives a video's model input [n, frame_dim]; `graphs(sentence)` its role graph.
 
         `cache`: a file for the encoded video side (see `index_cache_path`); read when present and valid for
         these videos, written after the first encoding. `storage`: dtype the frame embeddings are kept in
-        (float16/bfloat16 halve the memory; scoring still computes in float32).
+        (float16/bfloat16 halve the memory; scoring still computes in float32; int8 in the frame store only).
+        `store`: 'memory' keeps the encoded side in RAM; 'disk' in the memory-mapped frame store beside `cache`
+        (`hgr.search.store`), RAM then holding the first-stage keys and the videos being scored; 'auto' (default)
+        uses the store from `planning.DISK_FROM` videos when there is a cache path (`planning.uses_frame_store`).
         """
         self.checkpoint = checkpoint
         self.model = checkpoint.model
@@ -53,6 +72,8 @@ class Searcher:
         self.batch_size = batch_size
         self.cache = Path(cache) if cache else None
         self.storage = storage
+        self.on_disk = uses_frame_store(len(self.video_ids), store, self.cache is not None, storage)
+        self._store: FrameStore | None = None
         self._index: VideoIndex | None = None
         self._key_index = None                         # FAISS index over first-stage keys, built on first use
         self._buffers: dict[str, torch.Tensor] = {}    # reused by `_gather`
@@ -64,7 +85,10 @@ class Searcher:
 
     @property
     def index(self) -> VideoIndex:
-        """The encoded video side, from the cache file when it is valid, else encoded (and cached) now."""
+        """The encoded video side, from the cache file when it is valid, else encoded (and cached) now. With the
+        frame store: views of its mapped files, on the CPU (read as they are used)."""
+        if self._index is None and self.on_disk:
+            self._index = self.frame_store.whole()
         if self._index is None:
             index = self._read_cache()
             if index is None:
@@ -93,15 +117,58 @@ class Searcher:
                    "mask": index.actions.mask}
         write_cache({"video_ids": self.video_ids, "tensors": {k: v.cpu() for k, v in tensors.items()}}, self.cache)
 
+    @property
+    def frame_store(self) -> FrameStore:
+        """The on-disk store of the encoded video side (`hgr.search.store`): opened when valid for this checkpoint
+        and these videos, else encoded into it now (a damaged or stale one is reported and rebuilt)."""
+        if self._store is None:
+            if not self.on_disk:
+                raise RuntimeError("this Searcher keeps its encoded videos in memory (store='memory')")
+            path, key = store_path(self.cache), self._store_key()
+            self._store = open_or_none(path, key, len(self.video_ids)) or self._build_store(path, key)
+        return self._store
+
+    def _store_key(self) -> str:
+        """What the store's contents depend on: weights and config, the videos in order, the frame dtype (the
+        cache path's name holds the features file's stamp)."""
+        digest = hashlib.sha256(f"{self.cache.name}\n{self.storage}\n".encode())
+        update_with_checkpoint(digest, self.checkpoint)
+        digest.update("\n".join(self.video_ids).encode())
+        return digest.hexdigest()
+
     @torch.no_grad()
-    def encode_videos(self, video_ids: Sequence[str]) -> VideoIndex:
-        parts = []
+    def _build_store(self, path: Path, key: str) -> FrameStore:
+        n = len(self.video_ids)
+        layout = Layout(self.cfg.max_frames, self.cfg.dim_embed, dtype_name(self.storage), key_dtype_for(n))
+        writer = StoreWriter(path, layout, n, key)
+        try:
+            for part in self._encoded_batches(self.video_ids):
+                kept = part.to()                                          # new FrameStats: `part` stays float32
+                if self.storage == torch.int8:                            # keys of the frames as they will be read
+                    for stats in (kept.actions, kept.entities):
+                        quantized, scale = quantize_int8(stats.frames)
+                        stats.frames = quantized.float() * scale[..., None]
+                else:
+                    store_frames(kept, self.storage)
+                writer.append(part, video_keys(kept).to(getattr(torch, layout.key_dtype)))
+            store = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        remove_superseded(path)
+        return store
+
+    def _encoded_batches(self, video_ids: Sequence[str]):
+        """The encoded video side of `video_ids`, `batch_size` videos at a time (float32, on the model's device)."""
         for start in range(0, len(video_ids), self.batch_size):
             feats = [self.features(v) for v in video_ids[start:start + self.batch_size]]
             frames, lengths = collate_frames(feats, self.cfg.max_frames)
-            part = VideoIndex.of(self.model.encode_video(frames.to(self.device), lengths.to(self.device)))
-            parts.append(store_frames(part, self.storage))        # batch by batch: no float32 copy of the whole
-        return cat_index(parts)
+            yield VideoIndex.of(self.model.encode_video(frames.to(self.device), lengths.to(self.device)))
+
+    @torch.no_grad()
+    def encode_videos(self, video_ids: Sequence[str]) -> VideoIndex:
+        # batch by batch into the storage dtype: no float32 copy of the whole
+        return cat_index([store_frames(part, self.storage) for part in self._encoded_batches(video_ids)])
 
     def inputs(self, sentences: Sequence[str], graphs: Sequence[list] | None = None) -> list[CaptionInputs]:
         """Model inputs of `sentences`, with their role graphs `graphs` (official JSON) or else `self.graphs`'."""
@@ -141,18 +208,43 @@ class Searcher:
         return self.score_encoded(self.encode_captions(sentences).text)
 
     def score_encoded(self, text: TextEmbedding) -> dict[str, np.ndarray]:
-        """Every video against every encoded caption: {level: [n_vid, n_cap]}, in chunks of bounded memory."""
-        return score_all(self.model, self._rows, len(self.video_ids), text, half=self.storage != torch.float32)
+        """Every video against every encoded caption: {level: [n_vid, n_cap]}, in chunks of bounded memory (from
+        the frame store: streamed, `STORE_VIDEOS_PER_CHUNK` videos at a time)."""
+        chunk = STORE_VIDEOS_PER_CHUNK if self.on_disk else None
+        scores = score_all(self.model, self._rows, len(self.video_ids), text, half=self.storage != torch.float32,
+                           videos_per_chunk=chunk)
+        if self.on_disk:
+            self.frame_store.release()
+        return scores
 
     def _rows(self, rows: torch.Tensor | slice) -> VideoIndex:
-        """Some videos of the index (half-precision frames stay so: `frame_dots` widens them as it reads)."""
-        return self.index[rows]
+        """Some videos of the index (half-precision frames stay so: `frame_dots` widens them as it reads). From the
+        frame store, a slice is a view of the mapped files (the pages of the previous one are dropped first), rows
+        a copy (their pages dropped after)."""
+        if not self.on_disk:
+            return self.index[rows]
+        store = self.frame_store
+        if isinstance(rows, slice):
+            store.release()
+            return store.rows(rows).to(self.device)
+        index = store.rows(rows).to(self.device)
+        store.release()
+        return index
+
+    def first_stage_keys(self) -> torch.Tensor:
+        """Every video's first-stage keys [n_vid, 3D] (`keys.video_keys`): read from the frame store (mapped,
+        float16 from `HALF_KEYS_FROM` videos) or computed from the index in RAM."""
+        if self.on_disk:
+            return self.frame_store.keys
+        with torch.no_grad():
+            return video_keys(self.index)
 
     def key_index(self):
         """The index over every video's first-stage keys (`keys.key_index_of`), built on first use."""
         if self._key_index is None:
-            with torch.no_grad():
-                self._key_index = key_index_of(video_keys(self.index))           # keys [n_vid, 3D]
+            self._key_index = key_index_of(self.first_stage_keys())           # keys [n_vid, 3D]
+            if self.on_disk:
+                self.frame_store.release()
         return self._key_index
 
     def candidates(self, text: TextEmbedding, pool: int) -> torch.Tensor:
@@ -170,7 +262,13 @@ class Searcher:
 
     def _gather(self, rows: torch.Tensor) -> VideoIndex:
         """Videos `rows` of the index copied into buffers kept between calls (valid until the next call): a pool
-        of scattered videos is gathered without allocating (and page-faulting) fresh memory on every query."""
+        of scattered videos is gathered without allocating (and page-faulting) fresh memory on every query. From the
+        frame store, read from its mapped files (their pages dropped after: RAM holds the pool, not the store)."""
+        if self.on_disk:
+            store = self.frame_store
+            index = store.gather(rows, self._buffers).to(self.device)
+            store.release()
+            return index
         index, n = self.index, len(rows)
         fields = {"event": index.event, "a.frames": index.actions.frames, "a.inv": index.actions.inv_norms,
                   "a.gram": index.actions.gram, "e.frames": index.entities.frames, "e.inv": index.entities.inv_norms,
