@@ -288,3 +288,73 @@ def test_clicking_an_example_runs_it(page):
     page.get_by_text("a red square moves across a black screen", exact=True).first.click()
     page.locator("#alignment").get_by_text("#1 clip0: which frames").wait_for()
     assert "clip0" in page.locator("#results .caption-label").first.inner_text()
+
+
+def test_twenty_queries_in_a_row_each_answer_every_panel(page):
+    """Issue 16 item 1: 20 consecutive queries (Enter and the button, alternately), each answered in every panel
+    (gallery, scores, alignment of its #1, graph of its words), opening its #2 clip after each."""
+    from tests.appfixture import CAPTIONS
+
+    page.get_by_role("tab", name="Text → video").click()
+    clips = sorted(CAPTIONS)
+    for i in range(20):
+        query = CAPTIONS[clips[i % len(clips)]][0]
+        colour = query.split()[1]                      # the six clips' colours differ: the graph shows this query
+        page.locator("#query textarea").fill(query)
+        if i % 2:
+            page.locator("#search-btn").click()
+        else:
+            page.locator("#query textarea").press("Enter")
+        page.wait_for_function("""colour => {
+            const text = sel => (document.querySelector(sel) || {innerText: ''}).innerText;
+            const top = (text('#results').match(/#1 (\\S+)/) || [])[1];
+            return text('#graph').includes(colour) && top && text('#alignment').includes('#1 ' + top + ':')
+                && document.querySelector('#scores .js-plotly-plot') !== null;
+        }""", arg=colour, polling=20)
+        page.locator("#results .thumbnail-item").nth(1).click()
+        page.locator("#alignment").get_by_text("#2 clip").wait_for()
+    assert page.get_by_text("Error", exact=True).count() == 0
+
+
+def test_a_phone_sees_the_whole_page(browser, page):
+    """Issue 16 item 2 at 390x844: no sideways scroll before or after a search; the query box, the Search button,
+    the tabs that fit and gradio's "More tabs" button lie inside the screen's width, and the tabs that do not fit
+    are one tap away in that menu, inside the screen too (About opens from it)."""
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+
+    def inside(control, when: str) -> None:
+        box = control.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 + 0.5, (when, control, box)
+
+    def check(when: str) -> None:
+        width = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"{when}: the page is {width[0]} px wide in a {width[1]} px screen"
+        for control in [phone.locator("#query textarea"), phone.locator("#search-btn"),
+                        *phone.locator("#tabs [role=tab]").all()]:
+            inside(control, when)
+
+    try:
+        phone.set_default_timeout(60_000)
+        phone.goto(page.url)
+        phone.locator("#query textarea").wait_for()
+        check("before a search")
+        shown = phone.locator("#tabs [role=tab]").all_inner_texts()
+        folded = [t for t in ("Text → video", "Video → text", "Compare captions", "Similar clips", "Graph explorer",
+                              "About") if t not in shown]
+        if folded:
+            more = phone.get_by_role("button", name="More tabs")
+            inside(more, "the More tabs button")
+            more.tap()
+            for name in folded:
+                item = phone.locator("#tabs .overflow-dropdown button", has_text=name)
+                item.wait_for()
+                inside(item, f"the folded tab {name}")
+            phone.locator("#tabs .overflow-dropdown button", has_text="About").tap()
+            phone.get_by_text("The model card", exact=True).wait_for()
+            phone.locator("#tabs [role=tab]", has_text="Text → video").tap()
+        phone.locator("#query textarea").fill("a green bar sweeps over a yellow wall")
+        phone.locator("#search-btn").tap()
+        phone.locator("#alignment").get_by_text("#1 clip2: which frames").wait_for()
+        check("after a search")
+    finally:
+        phone.close()
