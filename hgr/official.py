@@ -66,7 +66,7 @@ def open_release(root: str | Path, features_name: str = "resnet152.pth", train_s
     vocab, vocab_file = release_vocabulary(root)
     vectors, vectors_file = release_word_vectors(root, len(vocab))
     ext = collection.manifest["extractor"]
-    card = {"dataset": root.resolve().name, "root": str(root.resolve()),
+    card = {"dataset": root.resolve().name,                       # the folder's name: no server path in the app
             "splits": {"train": train_split, "val": val_split},
             "videos": {s: len(collection.split(s)) for s in (train_split, val_split)},
             "features": f"ordered_feature/SA/{features_name}", "extractor": ext.get("ours"),

@@ -118,8 +118,8 @@ class DemoService:
 
     def __init__(self, collection: Collection, checkpoint: Checkpoint, video_ids: Sequence[str] | None = None,
                  config: AppConfig | None = None) -> None:
-        collection.check_dim(checkpoint.config.dim_fts, what=f"checkpoint {checkpoint.path or ''}".strip())
         collection.check_features(checkpoint.card.get("features"), f"checkpoint {checkpoint.path or ''}".strip())
+        collection.check_dim(checkpoint.config.dim_fts, what=f"checkpoint {checkpoint.path or ''}".strip())
         self.collection, self.checkpoint, self.config = collection, checkpoint, config or AppConfig()
         self.cfg = checkpoint.config
         self.video_ids = list(video_ids if video_ids is not None else collection.video_ids)
