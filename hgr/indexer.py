@@ -10,14 +10,14 @@ one. Re-running skips videos already done; a kill at any moment loses no video t
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hgr.collection import CollectionWriter, feature_key
-from hgr.errors import CollectionError, HGRError, VideoError
+from hgr.collection.captions import match_videos, read_captions
+from hgr.errors import HGRError, VideoError
 from hgr.features import DecodedClip, decode_clip, load_extractor, parse_grid
 from hgr.video_io import Sampling, list_videos
 
@@ -72,17 +72,7 @@ class IndexReport:
 def _load_captions(captions: dict | str | Path | None) -> dict[str, list[str]] | None:
     if captions is None or isinstance(captions, dict):
         return captions
-    path = Path(captions)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CollectionError(f"captions file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CollectionError(f"{path}: captions must be JSON {{video_id: [caption, ...]}} ({err})") from err
-    if not isinstance(data, dict) or not all(isinstance(v, list) and all(isinstance(c, str) for c in v)
-                                             for v in data.values()):
-        raise CollectionError(f"{path}: captions must be JSON {{video_id: [caption, ...]}}")
-    return data
+    return read_captions(captions)                   # JSON {video_id: [caption, ...]} or CSV video,caption
 
 
 def video_id_for(path: Path, video_dir: Path) -> str:
@@ -162,14 +152,7 @@ def index_videos(video_dir: str | Path, out: str | Path, captions: dict | Path |
             bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
             if caption_data is not None:
-                ids = {**{v: v for v in writer.done_ids}, **{feature_key(v): v for v in writer.done_ids}}
-                mapped = {}
-                for key, caps in caption_data.items():
-                    vid = ids.get(key) or ids.get(Path(key).with_suffix("").as_posix())
-                    if vid is None:
-                        report.captions_unmatched.append(key)
-                    else:
-                        mapped[vid] = caps
+                mapped, report.captions_unmatched = match_videos(caption_data, writer.done_ids)
                 writer.set_captions(mapped)
             report.seconds = time.perf_counter() - started
     return report
@@ -179,8 +162,8 @@ def index_videos(video_dir: str | Path, out: str | Path, captions: dict | Path |
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video_dir", type=Path, help="folder of video files (searched recursively)")
     parser.add_argument("--out", type=Path, required=True, help="collection folder to create or resume")
-    parser.add_argument("--captions", type=Path, help="JSON {video_id: [caption, ...]}; ids are file paths under "
-                        "VIDEO_DIR without extension")
+    parser.add_argument("--captions", type=Path, help="JSON {video_id: [caption, ...]} or CSV (video, caption); ids "
+                        "are file paths under VIDEO_DIR without extension; `hgr captions` adds role graphs and splits")
     parser.add_argument("--extractor", default="efficientnet-lite0", choices=["efficientnet-lite0", "resnet152"])
     parser.add_argument("--weights", type=Path, help="local weights file (required for resnet152: torchvision's)")
     rate = parser.add_mutually_exclusive_group()
