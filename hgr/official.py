@@ -16,6 +16,7 @@ from hgr.checkpoint import Checkpoint, load_any
 from hgr.collection import Collection
 from hgr.collection.official import annotation_dir
 from hgr.errors import CheckpointError, CollectionError
+from hgr.features import EXTRACTORS
 from hgr.vocab import Vocabulary
 
 # where the release keeps its GloVe-42B init of the word embeddings ({'text_encoder': {'embedding.we.weight'}}):
@@ -66,12 +67,15 @@ def open_release(root: str | Path, features_name: str = "resnet152.pth", train_s
     vocab, vocab_file = release_vocabulary(root)
     vectors, vectors_file = release_word_vectors(root, len(vocab))
     ext = collection.manifest["extractor"]
+    spec = EXTRACTORS.get(ext["ours"])
+    if spec is not None:            # the features a model trained here expects: known by name, preprocessing assumed
+        ext["preprocessing"] = spec.preprocessing.to_dict()
     card = {"dataset": root.resolve().name,                       # the folder's name: no server path in the app
             "splits": {"train": train_split, "val": val_split},
             "videos": {s: len(collection.split(s)) for s in (train_split, val_split)},
-            "features": f"ordered_feature/SA/{features_name}", "extractor": ext.get("ours"),
-            "preprocessing": "as hgr's extractor" if ext.get("preprocessing_known") else
-            ("not published; hgr's is assumed (docs/official.md)" if ext.get("ours") else "not published"),
+            "features": f"ordered_feature/SA/{features_name}", "extractor": ext["ours"] if spec else None,
+            "preprocessing": "as hgr's extractor" if spec and ext["ours"] == features_name else
+            ("not published; hgr's is assumed (docs/official.md)" if spec else "not published"),
             "vocabulary": str(vocab_file.relative_to(root)),
             "role_graphs": "annotation/RET/sent2rolegraph.augment.json",
             "word_embeddings": str(vectors_file.relative_to(root)) if vectors_file else None}

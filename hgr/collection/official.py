@@ -4,9 +4,9 @@ features file and the release's captions and role graphs; or several splits as o
 
 What is known of how the release's features were made (docs/official.md): ImageNet ResNet-152, one 2048-d vector a
 frame, one frame every 16 (MSR-VTT, hgr_v2t issue #6); resize, crop and normalisation are not published (spec
-section 5). `RELEASE_EXTRACTORS` names the extractor of ours that computes the same kind of feature, and the
-manifest records its preprocessing as assumed, so a model trained on the release can be checked against a
-collection indexed from your own videos (`Collection.check_features`).
+section 5). `RELEASE_EXTRACTORS` names the extractor of ours that computes the same kind of feature, so that a
+model trained on the release can be checked against a collection indexed from your own videos
+(`Collection.check_features`); `hgr.official.open_release` adds that extractor's preprocessing, as assumed.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from hgr.collection.layout import feature_key
 from hgr.collection.reader import Collection
 from hgr.errors import CollectionError
 
-# the release's features folder under ordered_feature/SA/ -> our extractor (hgr.features.EXTRACTORS) of that kind;
-# a folder named after one of ours (our own export, a test's root) was made by it
+# the release's features folder under ordered_feature/SA/ -> our name for that kind of feature (an extractor of
+# hgr.features); a folder not listed keeps its own name (ours when we wrote it, e.g. 'efficientnet-lite0')
 RELEASE_EXTRACTORS = {"resnet152.pth": "resnet152"}
 
 
@@ -30,16 +30,9 @@ def annotation_dir(root: str | Path) -> Path:
 
 
 def release_extractor(features_name: str) -> dict:
-    """The manifest's 'extractor' entry for a release features folder: its name, the extractor of ours of the same
-    kind ('ours', None when none is, e.g. VATEX's I3D) and that extractor's preprocessing, known or assumed."""
-    from hgr.features import EXTRACTORS
-
-    ours = RELEASE_EXTRACTORS.get(features_name) or (features_name if features_name in EXTRACTORS else None)
-    entry: dict = {"name": features_name, "ours": ours}
-    if ours:
-        entry["preprocessing"] = EXTRACTORS[ours].preprocessing.to_dict()
-        entry["preprocessing_known"] = features_name in EXTRACTORS
-    return entry
+    """The manifest's 'extractor' entry for a release features folder: its name, and ours for that kind of feature
+    ('ours': the extractor a collection must have been indexed with to be searched by a model trained on it)."""
+    return {"name": features_name, "ours": RELEASE_EXTRACTORS.get(features_name, features_name)}
 
 
 def open_official_split(cls: type[Collection], root: str | Path, split: str | Sequence[str] = "tst",
