@@ -189,3 +189,20 @@ def test_captions_file_to_a_collection_that_trains(tmp_path):
     (tmp_path / "none.json").write_text(json.dumps({"nobody": ["a cat"]}))
     with pytest.raises(HGRError, match="no caption names a video"):
         add_captions(folder, read_captions(tmp_path / "none.json"))
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_the_release_runs_on_a_gpu(tmp_path):
+    """`--device auto` trains on the GPU when there is one; the checkpoint then loads and scores on the CPU."""
+    root = synthetic.build_official_root(tmp_path / "root", {"trn": 32, "val": 8})
+    out = tmp_path / "model.pt"
+    args = train_args(root, out, tmp_path / "small.json", epochs=1)
+    import torch
+
+    torch.cuda.reset_peak_memory_stats()
+    assert main([a if a != "cpu" else "auto" for a in args]) == 0
+    assert torch.cuda.max_memory_allocated() > 0                     # the model and its batches were on the GPU
+    state = hgr.load(out.with_suffix(".last.pt"), device="cpu").extra["train_state"]
+    assert state["optimizer"]["state"] and state["history"][0]["val_rsum"] > 0
+    assert main(["evaluate", "--official-root", str(root), "--checkpoint", str(out), "--split", "val",
+                 "--device", "cpu"]) == 0
