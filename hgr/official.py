@@ -64,6 +64,8 @@ def open_release(root: str | Path, features_name: str = "resnet152.pth", train_s
     """The release under `root` ready for training (spec section 2); CollectionError naming what is missing."""
     root = Path(root)
     collection = Collection.from_official(root, [train_split, val_split], features_name)
+    from hgr.parsing import parser_id
+
     vocab, vocab_file = release_vocabulary(root)
     vectors, vectors_file = release_word_vectors(root, len(vocab))
     ext = collection.manifest["extractor"]
@@ -77,7 +79,8 @@ def open_release(root: str | Path, features_name: str = "resnet152.pth", train_s
             "preprocessing": "as hgr's extractor" if spec and ext["ours"] == features_name else
             ("not published; hgr's is assumed (docs/official.md)" if spec else "not published"),
             "vocabulary": str(vocab_file.relative_to(root)),
-            "role_graphs": "annotation/RET/sent2rolegraph.augment.json",
+            "role_graphs": str(collection.role_graphs_file.relative_to(root)) if collection.role_graphs_file
+            else f"none in the release: parsed by {parser_id()}",
             "word_embeddings": str(vectors_file.relative_to(root)) if vectors_file else None}
     return Release(collection, vocab, vectors, card)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import hgr
 from hgr.cli import main
@@ -38,6 +39,10 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     """A small official-layout root and a model trained on it for two epochs with `hgr train --official-root`."""
     work = tmp_path_factory.mktemp("release")
     root = synthetic.build_official_root(work / "root")
+    words = len(json.loads((root / "annotation" / "RET" / "word2int.json").read_text()))
+    glove = root / "results" / "RET" / "word_embeds.glove32b.th"     # the release's word init, as it ships
+    glove.parent.mkdir(parents=True)
+    torch.save({"text_encoder": {"embedding.we.weight": torch.randn(words, SMALL["dim_word"]) * 0.3}}, glove)
     out = work / "model.pt"
     assert main(train_args(root, out, work / "small.json", epochs=2)) == 0
     return root, out
@@ -49,6 +54,8 @@ def test_two_epochs_on_the_release_beat_an_untrained_model(trained):
     release = best.card["release"]
     assert release["splits"] == {"train": "trn", "val": "val"} and release["videos"] == {"trn": 60, "val": 20}
     assert release["extractor"] == "resnet152" and release["vocabulary"] == "annotation/RET/word2int.json"
+    assert release["word_embeddings"] == "results/RET/word_embeds.glove32b.th"
+    assert release["role_graphs"] == "annotation/RET/sent2rolegraph.augment.json"
     assert best.card["features"]["extractor"] == "resnet152" and best.card["features"]["dim"] == 24
     words = json.loads((root / "annotation" / "RET" / "word2int.json").read_text())
     assert best.vocab.index == words                        # the release's vocabulary, not one rebuilt from captions
@@ -191,14 +198,12 @@ def test_captions_file_to_a_collection_that_trains(tmp_path):
         add_captions(folder, read_captions(tmp_path / "none.json"))
 
 
-@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_training_on_the_release_runs_on_a_gpu(tmp_path):
     """`--device auto` trains on the GPU when there is one; the checkpoint then loads and scores on the CPU."""
     root = synthetic.build_official_root(tmp_path / "root", {"trn": 32, "val": 8})
     out = tmp_path / "model.pt"
     args = train_args(root, out, tmp_path / "small.json", epochs=1)
-    import torch
-
     torch.cuda.reset_peak_memory_stats()
     assert main([a if a != "cpu" else "auto" for a in args]) == 0
     assert torch.cuda.max_memory_allocated() > 0                     # the model and its batches were on the GPU
