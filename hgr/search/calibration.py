@@ -18,12 +18,14 @@ POOLS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000)
 
 @torch.no_grad()
 def choose_pool(searcher: Searcher, text: TextEmbedding, target: float = 0.99, top_k: int = 10,
-                pools: Sequence[int] = POOLS) -> tuple[int, dict[int, float]]:
+                pools: Sequence[int] = POOLS, fused: torch.Tensor | None = None) -> tuple[int, dict[int, float]]:
     """Pool for two-stage search from its recall@`top_k` against exact ranking on these captions: twice the
     smallest pool that reaches `target` (a few captions overstate the recall of the rest), or the whole
-    collection (exact search) when none does. Returns (pool, {pool: mean recall}).
+    collection (exact search) when none does. Returns (pool, {pool: mean recall}). `fused` [n_vid, n_cap]: the
+    captions' exact fused scores when already computed (a streamed pass over a large store is not repeated).
     """
-    fused = torch.from_numpy(searcher.score_encoded(text)["fused"])            # [n_vid, n_cap]
+    if fused is None:
+        fused = torch.from_numpy(searcher.score_encoded(text)["fused"])        # [n_vid, n_cap]
     n = len(searcher.video_ids)
     pools = sorted({min(p, n) for p in pools})
     curve = {p: 0.0 for p in pools}

@@ -34,6 +34,8 @@ def _pad_stats(stats: FrameStats, width: int) -> FrameStats:
 def pad_index(index: VideoIndex, width: int) -> VideoIndex:
     """`index` with its frame axis zero-padded to `width` (a batch is as wide as its longest video); padded frames
     are masked out, so they change no score."""
+    if index.actions.frames.shape[1] == width:
+        return index
     return VideoIndex(index.event, _pad_stats(index.actions, width), _pad_stats(index.entities, width))
 
 

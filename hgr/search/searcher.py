@@ -38,7 +38,6 @@ from hgr.search.store import (
     dtype_name,
     key_dtype_for,
     open_or_none,
-    quantize_int8,
     remove_superseded,
     store_path,
 )
@@ -143,14 +142,7 @@ class Searcher:
         writer = StoreWriter(path, layout, n, key)
         try:
             for part in self._encoded_batches(self.video_ids):
-                kept = part.to()                                          # new FrameStats: `part` stays float32
-                if self.storage == torch.int8:                            # keys of the frames as they will be read
-                    for stats in (kept.actions, kept.entities):
-                        quantized, scale = quantize_int8(stats.frames)
-                        stats.frames = quantized.float() * scale[..., None]
-                else:
-                    store_frames(kept, self.storage)
-                writer.append(part, video_keys(kept).to(getattr(torch, layout.key_dtype)))
+                writer.append(part)
             store = writer.finish()
         except BaseException:
             writer.abort()
@@ -281,9 +273,11 @@ class Searcher:
                           FrameStats(t["e.frames"], t["e.inv"], t["e.gram"], t["mask"]))
 
     def choose_pool(self, text: TextEmbedding, target: float = 0.99, top_k: int = 10,
-                    pools: Sequence[int] = calibration.POOLS) -> tuple[int, dict[int, float]]:
-        """The two-stage pool measured on these captions (`calibration.choose_pool`)."""
-        return calibration.choose_pool(self, text, target, top_k, pools)
+                    pools: Sequence[int] = calibration.POOLS, fused: torch.Tensor | None = None
+                    ) -> tuple[int, dict[int, float]]:
+        """The two-stage pool measured on these captions (`calibration.choose_pool`; `fused`: their exact scores
+        when already computed)."""
+        return calibration.choose_pool(self, text, target, top_k, pools, fused)
 
     @torch.no_grad()
     def search(self, sentence: str, top_k: int = 10, pool: int | None = None,

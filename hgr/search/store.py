@@ -37,8 +37,8 @@ import torch
 from hgr.errors import HGRError
 from hgr.model import VideoIndex
 from hgr.model.matching import FrameStats
-from hgr.search.exact import pad_index
-from hgr.search.keys import HALF_KEYS_FROM
+from hgr.search.exact import pad_index, store_frames
+from hgr.search.keys import HALF_KEYS_FROM, video_keys
 
 FORMAT = "hgr-frame-store"
 VERSION = 1
@@ -48,6 +48,7 @@ BLOCK_VIDEOS = 1024
 # stores up to this size are checked block by block every time they are opened (the demo's: milliseconds)
 VERIFY_ON_OPEN_BYTES = 1 << 30
 STORE_DTYPES = {"float32": np.float32, "float16": np.float16, "int8": np.int8}
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "int8": torch.int8, "bool": torch.bool}
 INT8_LEVELS = 127.0
 
 
@@ -104,6 +105,17 @@ def quantize_int8(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(frames.float() / safe[..., None]).clamp(-INT8_LEVELS, INT8_LEVELS).to(torch.int8), scale
 
 
+def stored_frames(index: VideoIndex, storage: str) -> VideoIndex:
+    """A copy of `index` whose frames are what a store of `storage` frames reads back (int8: quantized, widened)."""
+    kept = index.to()                                                  # new FrameStats: `index` is left as it is
+    if storage != "int8":
+        return store_frames(kept, getattr(torch, storage))
+    for stats in (kept.actions, kept.entities):
+        quantized, scale = quantize_int8(stats.frames)
+        stats.frames = quantized.float() * scale[..., None]
+    return kept
+
+
 class StoreWriter:
     """Writes a store in video order, chunk by chunk (`append`), into a temporary folder that `finish` renames into
     place; nothing of a store that was not finished is ever opened."""
@@ -119,8 +131,10 @@ class StoreWriter:
         self.written = 0
         self.width = 0                                            # the longest video's real frames
 
-    def append(self, index: VideoIndex, keys: torch.Tensor) -> None:
-        """Videos `written ... written + len` of the store: their encoded side (encoder dtype) and keys [B, 3D]."""
+    def append(self, index: VideoIndex) -> None:
+        """Videos `written ... written + len` of the store: their encoded side, as the encoder gives it (float32).
+        Their first-stage keys are computed here from the frames as the store will give them back."""
+        keys = video_keys(stored_frames(index, self.layout.storage)).to(getattr(torch, self.layout.key_dtype))
         self.width = max(self.width, int(index.actions.mask.sum(1).max())) if len(index.event) else self.width
         index = pad_index(index, self.layout.frames)
         arrays = {"event": index.event, "mask": index.actions.mask, "keys": keys}
@@ -134,7 +148,8 @@ class StoreWriter:
         if self.written + n > self.videos:
             raise StoreError(f"{self.path}: more videos appended than the {self.videos} it was made for")
         for name, (shape, dtype) in self.fields.items():
-            data = arrays[name].detach().cpu().numpy().astype(dtype, copy=False)
+            tensor = arrays[name].detach().cpu().to(TORCH_DTYPES[dtype.name])     # torch narrows faster than numpy
+            data = tensor.numpy()
             if data.shape != (n, *shape):
                 raise StoreError(f"{self.path}: field {name} of shape {data.shape}, expected {(n, *shape)}")
             self._write(name, np.ascontiguousarray(data))
@@ -236,7 +251,7 @@ class FrameStore:
             crcs = self.meta["fields"][name]["crc32"]
             array = tensor.numpy()
             for b, start in enumerate(range(0, self.videos, block)):
-                if b >= len(crcs) or zlib.crc32(array[start:start + block].tobytes()) != crcs[b]:
+                if b >= len(crcs) or zlib.crc32(np.ascontiguousarray(array[start:start + block])) != crcs[b]:
                     last = min(start + block, self.videos) - 1
                     raise StoreError(f"{self.path / (name + '.bin')}: videos {start}-{last} do not match their "
                                      f"checksum; the store is damaged: delete {self.path} to rebuild it")
