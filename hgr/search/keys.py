@@ -14,7 +14,7 @@ HALF_KEYS_FROM = 50_000
 # videos whose frames are pooled into first-stage keys at once (bounds the float32 copy of half-precision frames)
 KEY_VIDEOS_PER_CHUNK = 1024
 # keys handed to FAISS at once (bounds the float32 copy of float16 keys read from a frame store)
-KEYS_ADDED_AT_ONCE = 65_536
+KEYS_ADDED_AT_ONCE = 16_384
 
 
 def _pooled_frames(stats: FrameStats) -> torch.Tensor:
