@@ -126,7 +126,8 @@ def searcher_on(store: FrameStore, threads: int) -> Searcher:
     model = HGR(preset("official", num_words=3)).eval()
     searcher = Searcher(Checkpoint(model, Vocabulary(["<BOS>", "<EOS>", "<UNK>"])), None,
                         [f"v{i}" for i in range(store.videos)], None, storage=torch.float16, store="memory")
-    searcher.on_disk, searcher._store = True, store                   # the store already holds the encoded side
+    searcher.on_disk = True                                           # the store already holds the encoded side
+    searcher._store = store
     return searcher
 
 
@@ -183,7 +184,8 @@ def run_search(args) -> dict:
             return FrameStats(stats.frames.clone(), stats.inv_norms.clone(), stats.gram.clone(), stats.mask.clone())
         whole = store.whole()
         searcher._index = VideoIndex(whole.event.clone(), copy(whole.actions), copy(whole.entities))
-        searcher.on_disk, searcher._store = False, None
+        searcher.on_disk = False
+        searcher._store = None
         store.release()
     fused = torch.from_numpy(np.load(args.exact, mmap_mode="r")[:args.n].copy())   # [n, Q]: the first n videos
     cal, timed = args.calibration_queries, args.queries
