@@ -2,13 +2,14 @@
 
     hgr search "a dog is chasing a cat on the grass"                  # the embedded demo
     hgr search "a man is playing a guitar" --collection DIR --checkpoint CKPT --top-k 5 --json
+    hgr search "a dog is chasing a cat" --search two-stage --pool 100 --vector-db runs/first-stage.db   # Milvus Lite
 """
 from __future__ import annotations
 
 import argparse
 import json
 
-from hgr.app.server import add_data_arguments, load_service
+from hgr.app.server import add_data_arguments, first_stage_note, load_service
 from hgr.model import LEVELS
 
 
@@ -28,6 +29,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"note: {warning}")
     print(f"query: {result['query']}")
     print(f"search: {service.plan.describe()}")
+    if note := first_stage_note(service):
+        print(note)
     print(f"{'rank':>4}  {'video':<20} " + " ".join(f"{level:>7}" for level in LEVELS) + "  what it is")
     for r in result["results"]:
         print(f"{r['rank']:>4}  {r['video_id']:<20} " + " ".join(f"{r['scores'][lv]:7.3f}" for lv in LEVELS)

@@ -51,6 +51,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--storage", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
                      help=f"dtype of the frame embeddings kept in memory (default auto: float16, half the memory, "
                      f"from {HALF_FRAMES_FROM:,} videos)")
+    how.add_argument("--vector-db", help="where two-stage search takes its candidates: milvus://HOST:PORT (a Milvus "
+                     "server or cluster) or a Milvus Lite path ending in .db, e.g. COLLECTION/cache/first-stage.db "
+                     "(default: FAISS in this process; see docs/scale.md)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +76,8 @@ def load_service(args: argparse.Namespace):
 
     config = AppConfig(top_k=args.top_k, max_duration_s=getattr(args, "max_duration", 300.0),
                        max_upload_mb=getattr(args, "max_upload_mb", 200.0), search=getattr(args, "search", "auto"),
-                       pool=getattr(args, "pool", None), storage=getattr(args, "storage", "auto"))
+                       pool=getattr(args, "pool", None), storage=getattr(args, "storage", "auto"),
+                       vector_db=getattr(args, "vector_db", None))
     if args.official_root or args.official_checkpoint:
         if not args.official_root:
             raise HGRError("--official-checkpoint goes with --official-root ROOT: give both")
@@ -102,6 +106,18 @@ def load_service(args: argparse.Namespace):
     return DemoService.open(collection, ckpt, args.split, config)
 
 
+def first_stage_note(service: DemoService) -> str | None:
+    """A line on the Milvus first stage when --vector-db was given: the collection it searches, or that exact
+    search does not use it."""
+    if not service.config.vector_db:
+        return None
+    if service.plan.mode != "two-stage":
+        return ("note: --vector-db serves two-stage search only, and this collection is searched exactly: give "
+                "--search two-stage (and --pool N) to take candidates from it")
+    searcher = service.searcher
+    return f"first stage: {searcher.first_stage.describe(searcher.key_index())}"
+
+
 def main(args: argparse.Namespace) -> int:
     import time
 
@@ -115,6 +131,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"ready in {time.perf_counter() - started:.1f} s: {len(service.video_ids):,} videos and "
           f"{len(service.sentences):,} captions encoded on {service.checkpoint.model.device}", flush=True)
     print(f"search: {service.plan.describe()}", flush=True)
+    if note := first_stage_note(service):
+        print(note, flush=True)
     if service.parser_warning:
         print(f"warning: {service.parser_warning}", flush=True)
     import gradio as gr

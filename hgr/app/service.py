@@ -50,6 +50,7 @@ class AppConfig:
     search: str = "auto"             # text to video: exact, two-stage, or auto (two-stage from TWO_STAGE_FROM videos)
     pool: int | None = None          # two-stage candidates (None: measured on the collection's captions)
     storage: str = "auto"            # frame embeddings: float32, float16, bfloat16, or auto (see frame_storage)
+    vector_db: str | None = None     # two-stage candidates: None FAISS, or Milvus (milvus://HOST:PORT, a Lite .db)
 
 
 @dataclass
@@ -132,7 +133,7 @@ class DemoService:
         cache = (index_cache_path(collection, checkpoint, extra=kept, video_ids=self.video_ids)
                  if collection.root is not None else None)
         self.searcher = Searcher(checkpoint, self.frame_features, self.video_ids, self._graphs, cache=cache,
-                                 storage=storage)
+                                 storage=storage, vector_db=self.config.vector_db)
         self.index = self.searcher.index          # every video encoded once, kept on the model's device
         captions = collection.captions
         self.sentences, _ = unique_captions(self.video_ids, captions)       # the captions video-to-text ranks

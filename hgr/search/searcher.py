@@ -29,7 +29,8 @@ from hgr.search.exact import (
     top_rows,
     trace_of,
 )
-from hgr.search.keys import caption_keys, key_index_of, nearest, video_keys
+from hgr.search.first_stage import first_stage_for
+from hgr.search.keys import caption_keys, video_keys
 from hgr.search.planning import uses_frame_store
 from hgr.search.store import (
     FrameStore,
@@ -52,7 +53,8 @@ class Searcher:
 
     def __init__(self, checkpoint: Checkpoint, features: Callable[[str], np.ndarray], video_ids: Sequence[str],
                  graphs: Callable[[str], list], batch_size: int = 128, cache: str | Path | None = None,
-                 storage: torch.dtype = torch.float32, store: str = "auto") -> None:
+                 storage: torch.dtype = torch.float32, store: str = "auto", vector_db: str | Path | None = None
+                 ) -> None:
         """`features(video_id)` gives a video's model input [n, frame_dim]; `graphs(sentence)` its role graph.
 
         `cache`: a file for the encoded video side (see `index_cache_path`); read when present and valid for
@@ -61,6 +63,8 @@ class Searcher:
         `store`: 'memory' keeps the encoded side in RAM; 'disk' in the memory-mapped frame store beside `cache`
         (`hgr.search.store`), RAM then holding the first-stage keys and the videos being scored; 'auto' (default)
         uses the store from `planning.DISK_FROM` videos when there is a cache path (`planning.uses_frame_store`).
+        `vector_db`: where two-stage search finds its candidates (`hgr.search.first_stage`): None for FAISS in this
+        process, milvus://HOST:PORT for a Milvus server or cluster, or a Milvus Lite path ending in .db.
         """
         self.checkpoint = checkpoint
         self.model = checkpoint.model
@@ -74,7 +78,8 @@ class Searcher:
         self.on_disk = uses_frame_store(len(self.video_ids), store, self.cache is not None, storage)
         self._store: FrameStore | None = None
         self._index: VideoIndex | None = None
-        self._key_index = None                         # FAISS index over first-stage keys, built on first use
+        self.first_stage = first_stage_for(vector_db)  # FAISS, or Milvus (`hgr.search.first_stage`)
+        self._key_index = None                         # the first stage's index over the keys, built on first use
         self._buffers: dict[str, torch.Tensor] = {}    # reused by `_gather`
         self._gather_lock = threading.Lock()
 
@@ -231,10 +236,16 @@ class Searcher:
         with torch.no_grad():
             return video_keys(self.index)
 
+    def use_vector_db(self, vector_db: str | Path | None) -> None:
+        """Take candidates from another first stage (see `__init__`'s `vector_db`), built on its first use."""
+        self.first_stage = first_stage_for(vector_db)
+        self._key_index = None
+
     def key_index(self):
-        """The index over every video's first-stage keys (`keys.key_index_of`), built on first use."""
+        """The first stage's index over every video's first-stage keys (FAISS: `keys.key_index_of`; or a Milvus
+        collection of them), built on first use."""
         if self._key_index is None:
-            self._key_index = key_index_of(self.first_stage_keys())           # keys [n_vid, 3D]
+            self._key_index = self.first_stage.build(self)
             if self.on_disk:
                 self.frame_store.release()
         return self._key_index
@@ -242,7 +253,7 @@ class Searcher:
     def candidates(self, text: TextEmbedding, pool: int) -> torch.Tensor:
         """Rows [pool] of the videos whose first-stage keys best match the first caption's, best first."""
         query = caption_keys(select_captions(text, slice(0, 1)))
-        return nearest(self.key_index(), query, min(pool, len(self.video_ids)), self.device)
+        return self.first_stage.nearest(self.key_index(), query, min(pool, len(self.video_ids)), self.device)
 
     @torch.no_grad()
     def two_stage(self, text: TextEmbedding, pool: int, top_k: int = 10) -> torch.Tensor:
@@ -286,7 +297,7 @@ class Searcher:
 
         `graph`: the sentence's role graph (official JSON) when the caller has it already, else looked up (parsed).
         Exact over every video by default; with `pool`, two-stage: the `pool` videos whose first-stage keys best
-        match the caption (FAISS), re-ranked by the exact fused score.
+        match the caption (FAISS or Milvus: `vector_db`), re-ranked by the exact fused score.
         """
         encoded = self.encode_captions([sentence], graphs=None if graph is None else [graph])
         if pool is None or pool >= len(self.video_ids):
