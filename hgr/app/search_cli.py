@@ -27,6 +27,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     for warning in result["warnings"] + ([service.parser_warning] if service.parser_warning else []):
         print(f"note: {warning}")
+    if result["familiarity"]["caveat"]:
+        print(f"caveat: {result['familiarity']['caveat']}")
     print(f"query: {result['query']}")
     print(f"search: {service.plan.describe()}")
     if note := first_stage_note(service):

@@ -14,12 +14,13 @@ import contextlib
 import functools
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hgr.app.familiarity import FamiliarityConfig, FrameReference, clip_familiarity, frame_reference, query_familiarity
 from hgr.app.frames import FrameStrips, Thumb, clip_thumbnails, encode_strip
 from hgr.checkpoint import Checkpoint
 from hgr.collection import Collection
@@ -50,6 +51,7 @@ class AppConfig:
     search: str = "auto"             # text to video: exact, two-stage, or auto (two-stage from TWO_STAGE_FROM videos)
     pool: int | None = None          # two-stage candidates (None: measured on the collection's captions)
     storage: str = "auto"            # frame embeddings: float32, float16, bfloat16, or auto (see frame_storage)
+    familiarity: FamiliarityConfig = field(default_factory=FamiliarityConfig)  # when inputs get a caveat
     vector_db: str | None = None     # two-stage candidates: None FAISS, or Milvus (milvus://HOST:PORT, a Lite .db)
 
 
@@ -169,6 +171,21 @@ class DemoService:
         return self.searcher.encode_captions(self.sentences, cache=cache)
 
     @functools.cached_property
+    def frame_reference(self) -> FrameReference:
+        """The collection's frames a clip is compared with, calibrated on its own clips (`hgr.app.familiarity`): on
+        first use, then cached on disk beside the index."""
+        cache = (index_cache_path(self.collection, self.checkpoint, "familiarity", "", self.video_ids)
+                 if self.collection.root is not None else None)
+        dim = self.collection.dim                           # whole-frame features, without region cells
+        return frame_reference(self.video_ids, lambda v: self.frame_features(v)[:, :dim], cache,
+                               self.config.familiarity)
+
+    def clip_familiarity(self, features: np.ndarray, video_id: str | None = None) -> dict:
+        """How like the collection's frames a clip's frame features [n, frame_dim] are, with a caveat when they are
+        not; `video_id`: the collection video they are from (compared with the others only)."""
+        return clip_familiarity(features[:, :self.collection.dim], self.frame_reference, video_id)
+
+    @functools.cached_property
     def parser_warning(self) -> str | None:
         """Set when the model's training captions were parsed by another parser than typed queries are now."""
         from hgr.parsing import parser_mismatch
@@ -282,6 +299,8 @@ class DemoService:
                    for i, vid in enumerate(ranked.ids)]
         answer = {"query": prepared.text, "graph": graph, "role_graph": prepared.graph.to_json(),
                   "attention_nodes": ids, "attention": attention, "results": results, "warnings": prepared.warnings,
+                  "familiarity": query_familiarity(prepared.text, self.checkpoint.vocab, self.cfg.max_words,
+                                                   self.config.familiarity),
                   "search": self.plan.to_json()}
         if before is not None:
             from hgr.app.compare import rank_changes
@@ -368,8 +387,10 @@ class DemoService:
                               device=str(self.checkpoint.model.device))
         return frame_inputs(clip.features, clip.regions, self.cfg)
 
-    def captions_for_features(self, features: np.ndarray, top_k: int | None = None) -> tuple[Ranked, dict]:
-        """Video to text over the collection's captions for frame features [n, dim]."""
+    def captions_for_features(self, features: np.ndarray, top_k: int | None = None,
+                              video_id: str | None = None) -> tuple[Ranked, dict]:
+        """Video to text over the collection's captions for frame features [n, dim], and how familiar the clip is
+        (`video_id`: the collection video the features are from, which is not compared with itself)."""
         if self.encoded is None:
             raise HGRError(f"collection {self.collection.name!r} has no captions to rank")
         k = self._top_k(top_k)
@@ -380,7 +401,7 @@ class DemoService:
             results.append({"caption": caption, "video_id": self.caption_video.get(caption), "rank": i + 1,
                             "scores": scores_json(ranked, i), "frames": ranked.frame_counts[i],
                             "alignment": alignment_json(ranked, i, inputs)})
-        return ranked, {"results": results}
+        return ranked, {"results": results, "familiarity": self.clip_familiarity(features, video_id)}
 
     def captions(self, video: str | Path, top_k: int | None = None) -> dict:
         """Video to text for an uploaded clip file. The file is left in place: byte-identical uploads share one

@@ -67,6 +67,15 @@ def card_caption(result: dict, moved: str = "") -> str:
     return f"{moved}#{result['rank']} {result['video_id']} · {result['scores']['fused']:.3f}\n{result['description']}"
 
 
+def caveat_html(familiarity: dict | None) -> str:
+    """The model's caveat about an input it is out of its depth with (the answer's `familiarity`, see
+    `hgr.app.familiarity`) as a line of HTML, escaped (it quotes the user's words); '' when there is none."""
+    if not familiarity or not familiarity.get("caveat"):
+        return ""
+    return ("<p class='caveat' style='background:#fef3c7;color:#78350f;padding:4px 8px;border-radius:4px;"
+            f"margin:4px 0'>⚠ {html.escape(familiarity['caveat'], quote=False)}</p>")
+
+
 def describe_result(result: dict, title: str) -> str:
     return f"<div class='clip-info'><b>{html.escape(title)}</b><br>{score_chips(result['scores'])}</div>"
 
@@ -129,7 +138,8 @@ class Views:
         title = f"#{r['rank']} {r['video_id']}: which frames each node of the query attended to (φ, Eq. 12)"
         thumbs = self.service.thumbnails(r["video_id"])
         return (viz.alignment_figure(r["alignment"], result["graph"], thumbs, title),
-                describe_result(r, f"#{r['rank']} {r['video_id']}: {r['description']}"))
+                caveat_html(result.get("familiarity"))
+                + describe_result(r, f"#{r['rank']} {r['video_id']}: {r['description']}"))
 
     def select_video(self, result: dict | None, evt: gr.SelectData) -> tuple:
         """A clicked result -> (its alignment, its description, its video id for 'similar clips')."""
@@ -263,7 +273,7 @@ class Views:
         else:
             raise gr.Error("Upload a clip or pick one of the collection's videos first.")
         progress(0.8, desc=f"ranking {len(service.sentences):,} captions")
-        _, result = service.captions_for_features(features, int(top_k))
+        _, result = service.captions_for_features(features, int(top_k), video_id=None if upload else pick)
         result.update(clip=name, thumbnails=thumbs)
         rows = [[r["rank"], r["caption"], r["video_id"] or "", *(round(r["scores"][lv], 3) for lv in LEVELS)]
                 for r in result["results"]]
@@ -276,7 +286,8 @@ class Views:
         r = result["results"][i]
         graph = self.service.caption_graph(r["caption"])
         title = f"{result['clip']} against caption #{r['rank']}: frames each node attended to (φ, Eq. 12)"
-        info = describe_result(r, f"#{r['rank']} “{r['caption']}” (from {r['video_id']})")
+        info = caveat_html(result.get("familiarity")) + describe_result(r, f"#{r['rank']} “{r['caption']}” (from "
+                                                                        f"{r['video_id']})")
         return viz.alignment_figure(r["alignment"], graph, result["thumbnails"], title), info
 
     def select_caption(self, result: dict | None, evt: gr.SelectData) -> tuple:
