@@ -153,6 +153,27 @@ def test_an_unreachable_milvus_server_is_a_clear_error(world, monkeypatch):
         searcher.search(captions(world[0], 1)[0], pool=20)
 
 
+def test_ivf_flat_is_built_from_ivf_from_videos_and_searched_with_its_nprobe(world, lite_db, monkeypatch):
+    import dataclasses
+
+    collection, _ = world
+    monkeypatch.setattr(first_stage, "IVF_FROM", 100)                      # this collection (200 videos) is past it
+    videos = collection.video_ids[:180]                                    # its own collection in the db
+    faiss, milvus = make(world, video_ids=videos), make(world, video_ids=videos, vector_db=lite_db)
+    index = milvus.key_index()
+    nlist = int(4 * 180 ** 0.5)
+    assert index.plan == first_stage.IndexPlan("IVF_FLAT", {"nlist": nlist}, {"nprobe": nlist // 8})
+    described = index.client.describe_index(index.name, index_name=first_stage.VECTOR_FIELD)
+    built_with = described.get("params") or described                    # Lite nests them, a server flattens
+    assert described["index_type"] == "IVF_FLAT" and int(built_with["nlist"]) == nlist, described
+    text = faiss.encode_captions(captions(collection, 1)).text
+    scanned = milvus.candidates(text, 30).tolist()                         # an eighth of the clusters scanned
+    assert len(scanned) == len(set(scanned)) and set(scanned) <= set(range(180))
+    # every cluster probed: exact, so the search parameters reach the index (the default nprobe would not be)
+    milvus._key_index = dataclasses.replace(index, plan=dataclasses.replace(index.plan, search={"nprobe": nlist}))
+    assert milvus.candidates(text, 30).tolist() == faiss.candidates(text, 30).tolist()
+
+
 def test_an_index_plan_by_size():
     assert first_stage.index_plan(first_stage.IVF_FROM - 1).index_type == "FLAT"
     plan = first_stage.index_plan(200_000)

@@ -173,8 +173,11 @@ class MilvusFirstStage:
                            "search again to rebuild it")
         if not client.list_indexes(name, field_name=VECTOR_FIELD):
             index_params = client.prepare_index_params()
+            # build parameters flattened (Milvus's documented form, what pymilvus 3 sends a server) and again as
+            # the older JSON "params" entry: Milvus Lite 3.2.2 reads only that one (flattened ones are dropped
+            # there, nlist falling back to 128)
             index_params.add_index(field_name=VECTOR_FIELD, index_type=plan.index_type, metric_type="IP",
-                                   params=plan.build)
+                                   params={**plan.build, "params": plan.build} if plan.build else {})
             client.create_index(name, index_params)
         client.load_collection(name)
         return MilvusKeys(client, name, videos, plan, self.where)
