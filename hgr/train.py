@@ -1,6 +1,7 @@
 """`hgr train`: Adam on the hardest-negative loss (Eq. 14), validation rsum every epoch, best checkpoint kept.
 
     hgr train --collection runs/world/collection --preset demo --out checkpoints/demo.pt
+    torchrun --nproc-per-node 2 -m hgr train ...        # data-parallel (hgr/distributed.py, docs/scale.md)
 
 Resumable: the last state (weights, optimiser, epoch, random generators) is saved atomically to
 `<out>.last.pt` after every epoch; re-running the same command continues from it. The best epoch by
@@ -12,7 +13,7 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,13 +21,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hgr import checkpoint
+from hgr import checkpoint, distributed
 from hgr.checkpoint import Checkpoint
 from hgr.device import resolve_device
 from hgr.errors import HGRError
 from hgr.evaluate import score_split
 from hgr.graph import graph_lookup, role_swapped
-from hgr.inputs import caption_inputs, collate_captions, collate_frames, collection_inputs
+from hgr.inputs import CaptionInputs, caption_inputs, collate_captions, collate_frames, collection_inputs
 from hgr.model import HGR, HGRConfig, preset
 from hgr.search import Searcher
 from hgr.vocab import GLOVE_DIM, Vocabulary, glove_vectors
@@ -61,6 +62,59 @@ class TrainResult:
 def _load_frames(collection, video_ids: list[str], cfg: HGRConfig) -> dict[str, np.ndarray]:
     load = collection_inputs(collection, cfg)
     return {v: load(v) for v in video_ids}
+
+
+class FramesOnDemand(dict):
+    """video -> model input, read on first use and kept: a process of a data-parallel run reads the videos of its
+    parts of the batches only."""
+
+    def __init__(self, load: Callable[[str], np.ndarray]) -> None:
+        super().__init__()
+        self.load = load
+
+    def __missing__(self, video: str) -> np.ndarray:
+        self[video] = frames = self.load(video)
+        return frames
+
+
+@dataclass
+class TrainingData:
+    """What a training step reads, by video and caption."""
+    frames: Mapping[str, np.ndarray]             # video -> [n, frame_dim] model input
+    captions: Mapping[str, CaptionInputs]        # training caption -> its inputs
+    hard: Mapping[str, list[CaptionInputs]]      # caption -> its hard negatives (false captions of its video)
+    cfg: HGRConfig
+    device: torch.device
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Sequence[tuple[str, str]],
+               data: TrainingData, draw: torch.Generator, world: distributed.World | None = None) -> float:
+    """One optimiser step on a global batch of (video, caption) pairs; returns its loss (Eq. 14).
+
+    `model` is the HGR model, or its DistributedDataParallel wrapper when `world` has several processes: then
+    this process encodes its part of the batch and the loss is still the whole batch's (hgr/distributed.py).
+    """
+    world = world or distributed.World()
+    dev = data.device
+    vids = [v for v, _ in batch]
+    same = torch.tensor([[a == b for b in vids] for a in vids], device=dev)            # [B, B]
+    twins = [i for i, (_, c) in enumerate(batch) if c in data.hard]                    # rows with a hard negative
+    picks = [data.hard[batch[i][1]][int(torch.randint(len(data.hard[batch[i][1]]), (1,), generator=draw))]
+             for i in twins]                       # drawn for the whole batch in every process: one stream
+    part = distributed.BatchPart.of(len(batch), world, twins) if world.size > 1 else None
+    rows = part.rows if part else range(len(batch))
+    mine = [batch[i] for i in rows] or list(batch[:1])   # an empty part encodes a row it then drops (BatchPart)
+    video, lengths = collate_frames([data.frames[v] for v, _ in mine], data.cfg.max_frames)
+    captions = collate_captions([data.captions[c] for _, c in mine]).to(dev)
+    own = [k for k, i in enumerate(twins) if i in rows]
+    negatives = collate_captions([picks[k] for k in own]).to(dev) if own else None
+    loss = model(video.to(dev), lengths.to(dev), captions, same, negatives, [twins[k] - rows.start for k in own],
+                 part=part)
+    optimizer.zero_grad()
+    # each process's gradient holds only its rows' share of the batch's loss, and DDP averages them
+    (loss * world.size).backward()
+    optimizer.step()
+    return loss.item()
 
 
 def read_negatives(path: str | Path) -> tuple[dict[str, list[str]], dict[str, list]]:
@@ -101,7 +155,11 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
     tcfg = tcfg or TrainConfig()
     out = Path(out)
     last = out.with_suffix(".last.pt")
-    dev = resolve_device(device)
+    world = distributed.current()                   # several processes under torchrun (hgr/distributed.py)
+    if not world.main:                              # the main process alone logs and writes
+        progress = False
+        log = _quiet
+    dev = world.device(resolve_device(device))
     torch.manual_seed(tcfg.seed)
     train_ids, val_ids = collection.split(tcfg.train_split), collection.split(tcfg.val_split)
     pairs = [(v, c) for v in train_ids for c in collection.captions.get(v, [])]
@@ -134,6 +192,9 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
         model.to(dev)
         extra = {"epoch": 0, "best_rsum": -1.0, "best_epoch": 0, "history": [], "seconds": 0.0}
     cfg = model.cfg
+    distributed.check_same(world, int(extra["epoch"]), f"the epoch to resume after (from {last})",
+                           "give --out a path on a filesystem that every machine shares")
+    net = distributed.wrap(model, world, dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     shuffle = torch.Generator().manual_seed(tcfg.seed)
     draw = torch.Generator().manual_seed(tcfg.seed + 1)     # which hard negative of a caption a step uses
@@ -159,13 +220,18 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
                 hard.setdefault(c, []).extend(caption_inputs(f, lookup(f), vocab, cfg) for f in falses)
         log(f"hard negatives from {tcfg.negatives}: {sum(c in items for c in given):,} of {len(items):,} training "
             f"captions have some ({sum(len(v) for c, v in given.items() if c in items):,} in all)")
-    frames = _load_frames(collection, train_ids, cfg)
-    val_frames = _load_frames(collection, val_ids, cfg)
+    if world.size == 1:
+        frames = _load_frames(collection, train_ids, cfg)
+    else:
+        frames = FramesOnDemand(collection_inputs(collection, cfg))
+    val_frames = _load_frames(collection, val_ids, cfg) if world.main else {}   # the main process validates
+    data = TrainingData(frames, items, hard, cfg, dev)
     card = dict(card or {}, data={"collection": collection.name, "train_videos": len(train_ids),
                                   "train_pairs": len(pairs), "val_videos": len(val_ids),
                                   "parser": _graph_parser(collection)},
                 features=collection.features_signature(),      # what a collection must match to be searched
-                train=dict(asdict(tcfg), glove=tcfg.glove and cfg.dim_word == GLOVE_DIM),   # what was done
+                train=dict(asdict(tcfg), glove=tcfg.glove and cfg.dim_word == GLOVE_DIM,   # what was done
+                           processes=world.size),
                 loss={"equation": 14, "margin": cfg.margin, "same_video_negatives": cfg.same_video_negatives})
     history: list[dict] = list(extra["history"])
     seconds = float(extra["seconds"])
@@ -173,47 +239,49 @@ def train(collection, cfg: HGRConfig, out: str | Path, tcfg: TrainConfig | None 
     for epoch in range(int(extra["epoch"]) + 1, tcfg.epochs + 1):
         start = time.time()
         model.train()
-        order = torch.randperm(len(pairs), generator=shuffle).tolist()
+        if world.size > 1:
+            torch.manual_seed(distributed.epoch_seed(tcfg.seed, epoch, world))
+        order = torch.randperm(len(pairs), generator=shuffle).tolist()   # the same in every process
         bar = tqdm(range(steps), desc=f"epoch {epoch}/{tcfg.epochs}", disable=not progress, leave=False)
         total = 0.0
         for step in bar:
             batch = [pairs[i] for i in order[step * tcfg.batch_size:(step + 1) * tcfg.batch_size]]
-            vids = [v for v, _ in batch]
-            video, lengths = collate_frames([frames[v] for v in vids], cfg.max_frames)
-            captions = collate_captions([items[c] for _, c in batch]).to(dev)
-            same = torch.tensor([[a == b for b in vids] for a in vids], device=dev)
-            twins = [i for i, (_, c) in enumerate(batch) if c in hard]
-            picks = [hard[batch[i][1]][int(torch.randint(len(hard[batch[i][1]]), (1,), generator=draw))]
-                     for i in twins]
-            negatives = collate_captions(picks).to(dev) if twins else None
-            loss = model(video.to(dev), lengths.to(dev), captions, same, negatives, twins)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            loss = train_step(net, optimizer, batch, data, draw, world)
+            total += loss
+            bar.set_postfix(loss=f"{loss:.4f}")
         model.eval()
-        ckpt = Checkpoint(model, vocab)
-        metrics = validate(ckpt, collection, val_ids, val_frames, graphs, tcfg.max_val_captions)
-        seconds += time.time() - start
-        record = {"epoch": epoch, "loss": total / steps, "val_rsum": metrics["rsum"],
-                  "val_t2v_r1": metrics["t2v"]["r1"], "val_v2t_r1": metrics["v2t"]["r1"], "minutes": seconds / 60}
-        history.append(record)
-        improved = metrics["rsum"] > extra["best_rsum"]
-        if improved:
-            extra.update(best_rsum=metrics["rsum"], best_epoch=epoch)
-            best_card = dict(card, epoch=epoch, val=metrics, training_minutes=round(seconds / 60, 2))
-            checkpoint.save(out, model, vocab, best_card)
-        extra.update(epoch=epoch, history=history, seconds=seconds, optimizer=optimizer.state_dict(),
-                     shuffle_rng=shuffle.get_state(), negative_rng=draw.get_state(), torch_rng=torch.get_rng_state())
-        checkpoint.save(last, model, vocab, card, extra={"train_state": extra})
-        log(f"epoch {epoch}: loss {record['loss']:.4f}  val rsum {metrics['rsum']:.1f} "
-            f"(t2v R@1 {record['val_t2v_r1']:.1f}, v2t R@1 {record['val_v2t_r1']:.1f}){'  *best*' if improved else ''}"
-            f"  [{seconds / 60:.1f} min]")
+        if world.main:
+            ckpt = Checkpoint(model, vocab)
+            metrics = validate(ckpt, collection, val_ids, val_frames, graphs, tcfg.max_val_captions)
+            seconds += time.time() - start
+            record = {"epoch": epoch, "loss": total / steps, "val_rsum": metrics["rsum"],
+                      "val_t2v_r1": metrics["t2v"]["r1"], "val_v2t_r1": metrics["v2t"]["r1"],
+                      "minutes": seconds / 60}
+            history.append(record)
+            improved = metrics["rsum"] > extra["best_rsum"]
+            if improved:
+                extra.update(best_rsum=metrics["rsum"], best_epoch=epoch)
+                best_card = dict(card, epoch=epoch, val=metrics, training_minutes=round(seconds / 60, 2))
+                checkpoint.save(out, model, vocab, best_card)
+            extra.update(epoch=epoch, history=history, seconds=seconds, optimizer=optimizer.state_dict(),
+                         shuffle_rng=shuffle.get_state(), negative_rng=draw.get_state(),
+                         torch_rng=torch.get_rng_state())
+            checkpoint.save(last, model, vocab, card, extra={"train_state": extra})
+            log(f"epoch {epoch}: loss {record['loss']:.4f}  val rsum {metrics['rsum']:.1f} "
+                f"(t2v R@1 {record['val_t2v_r1']:.1f}, v2t R@1 {record['val_v2t_r1']:.1f})"
+                f"{'  *best*' if improved else ''}  [{seconds / 60:.1f} min]")
+        # the other processes wait here while the main one validates, then share its figures and time
+        history, seconds, best = distributed.from_main(world, (history, seconds, (extra["best_rsum"],
+                                                                                   extra["best_epoch"])))
+        extra.update(best_rsum=best[0], best_epoch=best[1])
         if tcfg.time_budget_min and seconds / 60 >= tcfg.time_budget_min:
             log(f"time budget of {tcfg.time_budget_min} min reached after epoch {epoch}")
             break
     return TrainResult(int(extra["best_epoch"]), float(extra["best_rsum"]), len(history), seconds / 60, history)
+
+
+def _quiet(message: str) -> None:
+    """The log of a process other than the main one."""
 
 
 _HELP = {"negatives": {"metavar": "FILE", "help": "hard negatives per training caption, JSON (`hgr demo-world "
@@ -271,6 +339,12 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(args: argparse.Namespace) -> int:
+    # under torchrun: one process group for the run, destroyed when it ends (hgr/distributed.py)
+    with distributed.launched(resolve_device(args.device)) as world:
+        return _train_command(args, world)
+
+
+def _train_command(args: argparse.Namespace, world: distributed.World) -> int:
     from hgr.collection import Collection
 
     overrides = json.loads(args.config.read_text()) if args.config else {}
@@ -286,9 +360,12 @@ def main(args: argparse.Namespace) -> int:
         collection = Collection.open(args.collection)
     cfg = preset(args.preset, **overrides).replace(dim_fts=collection.dim)
     if word_vectors is not None and word_vectors.shape[1] != cfg.dim_word:
-        print(f"the release's word embeddings are {word_vectors.shape[1]}-d, the model's {cfg.dim_word}-d: not used")
+        if world.main:
+            print(f"the release's word embeddings are {word_vectors.shape[1]}-d, the model's {cfg.dim_word}-d: "
+                  "not used")
         word_vectors = None
     result = train(collection, cfg, args.out, tcfg, args.device, card=card, vocab=vocab, word_vectors=word_vectors)
-    print(f"best epoch {result.best_epoch}: val rsum {result.best_rsum:.1f}; {result.minutes:.1f} min; "
-          f"checkpoint {args.out}")
+    if world.main:
+        print(f"best epoch {result.best_epoch}: val rsum {result.best_rsum:.1f}; {result.minutes:.1f} min; "
+              f"checkpoint {args.out}")
     return 0

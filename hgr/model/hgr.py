@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -10,6 +11,9 @@ from hgr.model.config import HGRConfig
 from hgr.model.matching import FrameStats, contrastive_loss, cosine, local_attentive_matching
 from hgr.model.text import TextEmbedding, TextEncoder
 from hgr.model.video import VideoEmbedding, VideoEncoder
+
+if TYPE_CHECKING:
+    from hgr.distributed import BatchPart
 
 LEVELS = ("event", "action", "entity", "fused")
 
@@ -84,20 +88,32 @@ class HGR(nn.Module):
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor, captions,
                 same_video: torch.Tensor | None = None, negatives=None,
-                negative_of: list[int] | None = None) -> torch.Tensor:
+                negative_of: list[int] | None = None, part: BatchPart | None = None) -> torch.Tensor:
         """Training loss of a batch of paired (video i, caption i) (Eq. 14). `same_video` [B, B] bool marks pairs
         of one video; they are negatives unless `cfg.same_video_negatives` is False.
 
         Beyond the paper: `negatives` (a CaptionBatch, e.g. role-swapped captions) are extra captions, the k-th a
         negative of video `negative_of[k]` alone; each adds one hinge [margin + s(v, c') - s(v, c)]+, summed and
         divided by the batch size like Eq. 14's two terms.
+
+        Data-parallel training (`hgr.distributed`): the inputs are this process's `part` of a global batch, the
+        embeddings are gathered into the global batch's, and the loss is the global batch's; `same_video` is
+        global, `negatives` and `negative_of` this process's.
         """
         video = self.encode_video(frames, lengths)
-        scores = self.score(video, self.encode_text(captions)).fused                   # [B, B]
+        text = self.encode_text(captions)
+        batch_video, batch_text = (video, text) if part is None else (part.gather(video), part.gather(text))
+        scores = self.score(batch_video, batch_text).fused                              # [B, B]
         loss = contrastive_loss(scores, self.cfg.margin, None if self.cfg.same_video_negatives else same_video)
+        hinges = scores.new_zeros(0)                                                    # [k]
         if negatives is not None and negative_of:
-            extra = self.score(video, self.encode_text(negatives)).fused               # [B, k]
+            extra = self.score(video, self.encode_text(negatives)).fused                # [b, k]
             rows = torch.as_tensor(negative_of, device=extra.device)
             hard = extra[rows, torch.arange(len(negative_of), device=extra.device)]     # [k] s(v, c')
-            loss = loss + (self.cfg.margin + hard - scores.diagonal()[rows]).clamp(min=0).sum() / scores.shape[0]
+            positives = scores.diagonal()[rows + (part.rows.start if part else 0)]      # [k] s(v, c)
+            hinges = (self.cfg.margin + hard - positives).clamp(min=0)
+        if part is not None:
+            hinges = part.gather_negatives(hinges)                                      # [K] every process's
+        if len(hinges):
+            loss = loss + hinges.sum() / scores.shape[0]
         return loss
