@@ -114,6 +114,20 @@ def test_a_collection_clip_is_not_compared_with_itself():
     assert itself["familiarity"]["nearest_cosine"] > 0.999
 
 
+def test_a_one_video_collection_judges_only_the_frames():
+    """Nothing to calibrate on with one video: no nearest-frame figures, the identical-frames caveat still."""
+    import hgr
+    from hgr.app.service import DemoService
+    from hgr.collection import Collection
+
+    root = app_data()
+    service = DemoService(Collection.open(root / "collection"), hgr.load(root / "model.pt", device="cpu"), ["clip0"])
+    bars = service.captions(_clips()["bars"], 1)["familiarity"]
+    assert bars["nearest_cosine"] is None and bars["threshold"] is None and bars["calibration_clips"] == 0
+    assert not bars["familiar"] and "nearly identical" in bars["caveat"]
+    assert service.captions(_clips()["kin"], 1)["familiarity"]["familiar"]
+
+
 def test_a_query_of_unknown_words_gets_a_caveat_and_a_collection_caption_does_not():
     service = _service()
     vocab = service.checkpoint.vocab

@@ -104,10 +104,13 @@ class FrameReference:
 
 
 def frame_reference(video_ids: Sequence[str], frames_of: Callable[[str], np.ndarray], cache: Path | None,
-                    config: FamiliarityConfig | None = None) -> FrameReference:
+                    config: FamiliarityConfig | None = None) -> FrameReference | None:
     """`FrameReference.build`, read from `cache` when it holds one made with `config` (else built and written
-    there: `hgr.search.cache` names the file after the collection, checkpoint, videos and features)."""
+    there: `hgr.search.cache` names the file after the collection, checkpoint, videos and features). None for a
+    single video: there is nothing to calibrate on."""
     config = config or FamiliarityConfig()
+    if len(video_ids) < 2:
+        return None
     reference = read_cache(cache, "familiarity", lambda obj: FrameReference.from_payload(obj, config))
     if reference is None:
         reference = FrameReference.build(video_ids, frames_of, config)
@@ -136,28 +139,35 @@ def frame_diversity(features: np.ndarray) -> float:
     return float(max(0.0, 1.0 - (cos.sum() - cos.diagonal().sum()) / (n * (n - 1))))
 
 
-def clip_familiarity(features: np.ndarray, reference: FrameReference, exclude: str | None = None) -> dict:
+def clip_familiarity(features: np.ndarray, reference: FrameReference | None, exclude: str | None = None,
+                     config: FamiliarityConfig | None = None) -> dict:
     """How like the collection's frames a clip's frame features [n, dim] are; `exclude`: the collection video
-    they are from (its own frames are left out). The JSON answers' `familiarity` (docs/api.md)."""
-    config = reference.config
-    row = reference.video_ids.index(exclude) if exclude in reference.video_ids else None
-    score = reference.nearest(features, exclude=row)
-    threshold = reference.threshold
-    diversity = frame_diversity(features)
-    percentile = 100.0 * float(np.mean(reference.scores < score))
+    they are from (its own frames are left out). The JSON answers' `familiarity` (docs/api.md). Without a
+    reference (a one-video collection) only the frames' diversity is judged."""
+    config = reference.config if reference is not None else config or FamiliarityConfig()
+    score = threshold = percentile = None
     caveats = []
-    if score < threshold:
-        caveats.append(f"This clip looks unlike the collection the model knows: its frames' similarity to the "
-                       f"nearest collection frame ({score:.2f}) is lower than {100 - config.threshold_percentile:g}% "
-                       f"of the collection's own clips get (threshold {threshold:.2f}). The captions and scores "
-                       "are the model's closest guesses, not a recognition of what it shows.")
+    if reference is not None:
+        row = reference.video_ids.index(exclude) if exclude in reference.video_ids else None
+        score = reference.nearest(features, exclude=row)
+        threshold = reference.threshold
+        percentile = round(100.0 * float(np.mean(reference.scores < score)), 1)
+        if score < threshold:
+            caveats.append(f"This clip looks unlike the collection the model knows: its frames' similarity to the "
+                           f"nearest collection frame ({score:.2f}) is lower than what "
+                           f"{100 - config.threshold_percentile:g}% of the collection's own clips get against the "
+                           f"rest of it (threshold {threshold:.2f}). The captions and scores are the model's "
+                           "closest guesses, not a recognition of what it shows.")
+    diversity = frame_diversity(features)
     if diversity < config.min_frame_diversity:
         caveats.append(f"Its {len(features)} frames are nearly identical (frame diversity {diversity:.3f}, below "
                        f"{config.min_frame_diversity:g}): nothing changes over time, so the frame alignment cannot "
                        "say when anything happens; its peaks come from the encoder, not the clip.")
-    return {"kind": "clip", "nearest_cosine": round(score, 4), "percentile": round(percentile, 1),
-            "threshold": round(threshold, 4), "threshold_percentile": config.threshold_percentile,
-            "calibration_clips": len(reference.scores), "frame_diversity": round(diversity, 4),
+    return {"kind": "clip", "nearest_cosine": None if score is None else round(score, 4), "percentile": percentile,
+            "threshold": None if threshold is None else round(threshold, 4),
+            "threshold_percentile": config.threshold_percentile,
+            "calibration_clips": 0 if reference is None else len(reference.scores),
+            "frame_diversity": round(diversity, 4),
             "min_frame_diversity": config.min_frame_diversity, "familiar": not caveats,
             "caveat": " ".join(caveats) or None}
 

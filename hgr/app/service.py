@@ -171,7 +171,7 @@ class DemoService:
         return self.searcher.encode_captions(self.sentences, cache=cache)
 
     @functools.cached_property
-    def frame_reference(self) -> FrameReference:
+    def frame_reference(self) -> FrameReference | None:
         """The collection's frames a clip is compared with, calibrated on its own clips (`hgr.app.familiarity`): on
         first use, then cached on disk beside the index."""
         cache = (index_cache_path(self.collection, self.checkpoint, "familiarity", "", self.video_ids)
@@ -183,7 +183,8 @@ class DemoService:
     def clip_familiarity(self, features: np.ndarray, video_id: str | None = None) -> dict:
         """How like the collection's frames a clip's frame features [n, frame_dim] are, with a caveat when they are
         not; `video_id`: the collection video they are from (compared with the others only)."""
-        return clip_familiarity(features[:, :self.collection.dim], self.frame_reference, video_id)
+        return clip_familiarity(features[:, :self.collection.dim], self.frame_reference, video_id,
+                                self.config.familiarity)
 
     @functools.cached_property
     def parser_warning(self) -> str | None:
