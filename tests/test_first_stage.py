@@ -146,6 +146,22 @@ def test_a_bad_vector_db_value_is_a_clear_error(world, tmp_path, value, says):
     assert "--vector-db" in str(err.value) and "leave it out for the FAISS first stage" in str(err.value)
 
 
+def test_a_milvus_lite_folder_another_process_holds_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    held = tmp_path / "held.db"
+    first_stage.MilvusFirstStage(held).connect()                           # this process holds it now
+    code = ("from hgr.search.first_stage import MilvusFirstStage\n"
+            "from hgr.errors import HGRError\n"
+            "try:\n"
+            f"    MilvusFirstStage({str(held)!r}).connect()\n"
+            "except HGRError as err:\n"
+            "    print(err)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "in use by another process" in done.stdout and "use a Milvus server" in done.stdout, done.stderr[-2000:]
+
+
 def test_an_unreachable_milvus_server_is_a_clear_error(world, monkeypatch):
     monkeypatch.setattr(first_stage, "CONNECT_TIMEOUT_S", 1.0)
     searcher = make(world, vector_db="milvus://127.0.0.1:9")              # nothing listens on the discard port

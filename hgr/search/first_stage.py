@@ -54,7 +54,7 @@ LAYOUT_VERSION = 1
 # reads see every write of this client at once (read your own writes: the process that built the collection
 # searches it at once), others see the flushed and loaded collection without waiting for a time tick as Strong does
 CONSISTENCY = "Session"
-HELP = ("give --vector-db milvus://HOST:PORT for a Milvus server or cluster, a Milvus Lite path ending in .db (e.g. "
+HELP = ("Give --vector-db milvus://HOST:PORT for a Milvus server or cluster, a Milvus Lite path ending in .db (e.g. "
         "COLLECTION/cache/first-stage.db), or leave it out for the FAISS first stage")
 
 
