@@ -146,6 +146,14 @@ def test_a_bad_vector_db_value_is_a_clear_error(world, tmp_path, value, says):
     assert "--vector-db" in str(err.value) and "leave it out for the FAISS first stage" in str(err.value)
 
 
+def test_milvus_uris_name_the_server_the_client_connects_to(tmp_path):
+    assert first_stage.parse_vector_db("milvus://milvus.internal:19531") == ("http://milvus.internal:19531", "")
+    assert first_stage.parse_vector_db("milvus://10.0.0.5") == ("http://10.0.0.5:19530", "")
+    assert first_stage.parse_vector_db("milvus://root:Milvus@db:19530") == ("http://db:19530", "root:Milvus")
+    lite = tmp_path / "new" / "keys.db"
+    assert first_stage.parse_vector_db(str(lite)) == (str(lite.resolve()), None) and lite.parent.is_dir()
+
+
 def test_a_milvus_lite_folder_another_process_holds_is_a_clear_error(tmp_path):
     import subprocess
     import sys
