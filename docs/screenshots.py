@@ -2,8 +2,9 @@
 
     python docs/screenshots.py        # starts `python app.py` on a free port, writes docs/screenshot-*.png
 
-The search, captions and compare tabs are shot whole; the graph editor and similar clips from their own part of
-the page down, to keep each PNG small.
+The search tab is shot whole at 1440x900 (a desktop) and, at 390x844 (a phone), from the top of the page to the
+selected clip's frame alignment; the captions tab is shot whole; the graph editor, the comparison and similar clips
+from their own part of the page down, to keep each PNG small.
 """
 from __future__ import annotations
 
@@ -92,6 +93,30 @@ def similar(page) -> None:
     shot_from(page, "#tabs", "screenshot-similar.png")
 
 
+def frames_shown(page, gallery: str = "#results") -> None:
+    """Wait until every card's clip shows its first frame: a phone loads the cards below the screen late."""
+    for video in page.locator(f"{gallery} video").all():
+        video.scroll_into_view_if_needed()
+        video.evaluate("v => new Promise(done => v.readyState >= 2 ? done() : v.addEventListener('loadeddata', done))")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(800)
+
+
+def phone(browser, url: str) -> None:
+    """The search tab on a 390x844 phone, after a query: from the top of the page to the end of the alignment."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    page.locator("#query textarea").fill(QUERY)
+    page.locator("#search-btn").tap()
+    page.locator("#alignment").get_by_text("which frames each node").wait_for()
+    frames_shown(page)
+    box = page.locator("#alignment").bounding_box()
+    bottom = box["y"] + box["height"] + page.evaluate("window.scrollY")
+    shot(page, "screenshot-phone.png", clip={"x": 0, "y": 0, "width": 390, "height": bottom + 8})
+    page.close()
+
+
 def main() -> None:
     port = free_port()
     server = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port)], cwd=REPO)
@@ -105,12 +130,11 @@ def main() -> None:
                 time.sleep(1)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1360, "height": 1000})
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.set_default_timeout(120_000)
             page.goto(url)
             page.locator("#query textarea").fill(QUERY)
             page.locator("#search-btn").click()
-            # the placeholder figures are plotly plots too: wait for the result's own titles
             page.locator("#alignment").get_by_text("which frames each node").wait_for()
             page.wait_for_timeout(1500)
             shot(page, "screenshot-search.png")
@@ -124,6 +148,7 @@ def main() -> None:
             compare(page, clip.stem)
             rerank(page)
             similar(page)
+            phone(browser, url)
             browser.close()
     finally:
         server.terminate()

@@ -88,7 +88,7 @@ def test_video_to_text(page, shots):
     page.locator("#captions-btn").click()
     caption = page.locator("#captions").get_by_text("an orange square slides over a grey floor")
     caption.filter(visible=True).first.wait_for()              # the table also holds hidden copies of cell text
-    page.locator("#v2t-alignment .js-plotly-plot").wait_for()
+    page.locator("#v2t-alignment table").wait_for()
     page.wait_for_timeout(800)
     page.screenshot(path=str(shots / "video-to-text.png"), full_page=True)
 
@@ -142,8 +142,10 @@ def test_compare_two_captions(page, shots):
     fused = next(line for line in verdict.splitlines() if line.startswith("fused"))
     assert "A by" in fused, verdict                                        # the clip's own caption wins
     assert "Only in A" in verdict and "Only in B" in verdict
-    for plot in ("#compare-graph-a", "#compare-graph-b", "#compare-align-a", "#compare-align-b"):
+    for plot in ("#compare-graph-a", "#compare-graph-b"):
         page.locator(f"{plot} .js-plotly-plot").wait_for()
+    for table in ("#compare-align-a", "#compare-align-b"):
+        page.locator(f"{table} table").wait_for()
     page.locator("#compare-align-b").get_by_text("Caption B on clip2").wait_for()
     page.wait_for_timeout(800)
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
@@ -159,7 +161,7 @@ def test_similar_clips(page, shots):
     assert "most like clip3" in page.locator("#similar-info").inner_text()
     captions = page.locator("#similar-results .caption-label").all_inner_texts()
     assert len(captions) == 5 and not any(c.startswith("#") and c.split()[1] == "clip3" for c in captions), captions
-    page.locator("#similar-scores .js-plotly-plot").wait_for()
+    page.locator("#similar-scores .score-bars").get_by_text("#1 clip", exact=False).first.wait_for()
     page.locator("#similar-upload input[type=file]").set_input_files(str(app_data() / "videos" / "clip4.mp4"))
     page.locator("#similar-upload").get_by_text("clip4.mp4").wait_for()
     page.locator("#similar-btn").click()
@@ -178,6 +180,37 @@ def demo_page(browser):
     if not (DEMO_COLLECTION.exists() and DEMO_CHECKPOINT.exists()):
         pytest.skip("the embedded demo is not built (hgr demo-world ship)")
     yield from _serve(browser, AppProcess())
+
+
+def test_the_selected_clip_and_its_alignment_fit_one_desktop_screen_with_the_gallery(browser, demo_page):
+    """Issue 16 item 4 at 1440x900 on the demo (ten results): the score bars stand beside the gallery, no taller than
+    it, and the gallery's top down to the end of the selected clip's chips and frame alignment fits in one screen,
+    before and after opening a clip (its player opens in the gallery's place)."""
+    desktop = browser.new_page(viewport={"width": 1440, "height": 900})
+    try:
+        desktop.set_default_timeout(60_000)
+        desktop.goto(demo_page.url)
+        desktop.locator("#query textarea").fill("a dog is chasing a cat on the grass")
+        desktop.locator("#search-btn").click()
+        desktop.locator("#alignment").get_by_text("#1 dw").wait_for()
+        desktop.locator("#results").get_by_text("#10 dw").wait_for()
+
+        def span() -> tuple[float, float, float]:
+            gallery, scores = desktop.locator("#results").bounding_box(), desktop.locator("#scores").bounding_box()
+            alignment = desktop.locator("#alignment").bounding_box()
+            return gallery["height"], scores["height"], alignment["y"] + alignment["height"] - gallery["y"]
+
+        gallery, scores, reach = span()
+        assert scores <= gallery + 40, (scores, gallery)
+        assert reach <= 900, f"the gallery's top to the alignment's end is {reach:.0f} px"
+        desktop.locator("#results .thumbnail-item").nth(1).click()
+        desktop.locator("#alignment").get_by_text("#2 dw").wait_for()
+        desktop.wait_for_timeout(500)
+        assert desktop.locator("#clip-info").get_by_text("#2 dw").count() >= 1
+        _, _, reach = span()
+        assert reach <= 900, f"with the #2 clip open, the gallery's top to the alignment's end is {reach:.0f} px"
+    finally:
+        desktop.close()
 
 
 def test_compare_a_demo_clip_with_its_switch_roles_perturbation(demo_page):
@@ -292,7 +325,7 @@ def test_clicking_an_example_runs_it(page):
 
 def test_twenty_queries_in_a_row_each_answer_every_panel(page):
     """Issue 16 item 1: 20 consecutive queries (Enter and the button, alternately), each answered in every panel
-    (gallery, scores, alignment of its #1, graph of its words), opening its #2 clip after each."""
+    (gallery, scores, alignment of its #1, graph and attention of its words), opening its #2 clip after each."""
     from tests.appfixture import CAPTIONS
 
     page.get_by_role("tab", name="Text → video").click()
@@ -309,7 +342,7 @@ def test_twenty_queries_in_a_row_each_answer_every_panel(page):
             const text = sel => (document.querySelector(sel) || {innerText: ''}).innerText;
             const top = (text('#results').match(/#1 (\\S+)/) || [])[1];
             return text('#graph').includes(colour) && top && text('#alignment').includes('#1 ' + top + ':')
-                && document.querySelector('#scores .js-plotly-plot') !== null;
+                && text('#scores').includes('#1 ' + top + ' ') && text('#attention').includes(colour);
         }""", arg=colour, polling=20)
         page.locator("#results .thumbnail-item").nth(1).click()
         page.locator("#alignment").get_by_text("#2 clip").wait_for()
@@ -356,5 +389,26 @@ def test_a_phone_sees_the_whole_page(browser, page):
         phone.locator("#search-btn").tap()
         phone.locator("#alignment").get_by_text("#1 clip2: which frames").wait_for()
         check("after a search")
+    finally:
+        phone.close()
+
+
+def test_a_phone_sees_the_whole_demo_answer(browser, demo_page):
+    """Issue 16 item 2 on the demo, whose long captions, ten score rows and wide attention and alignment tables once
+    made a 390 px phone lay the answer out 872 px wide: the page stays inside the screen, the tables scroll inside
+    their own boxes."""
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone.set_default_timeout(60_000)
+        phone.goto(demo_page.url)
+        phone.locator("#query textarea").fill("a man in a red jacket is slowly chasing a small dog across the park")
+        phone.locator("#search-btn").tap()
+        phone.locator("#alignment").get_by_text("#1 dw").wait_for()
+        phone.locator("#attention table").wait_for()
+        width = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width == [390, 390], f"the answer lays the page out {width[0]} px wide in a {width[1]} px screen"
+        for panel in ("#scores", "#alignment", "#attention", "#results", "#search-btn"):
+            box = phone.locator(panel).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390.5, (panel, box)
     finally:
         phone.close()

@@ -3,9 +3,12 @@ verdict, the graph editor's choices and re-ranking. What they show is checked ag
 not against figures of the current demo model (the demo is regenerated with other parsers)."""
 from __future__ import annotations
 
+import html
 import re
+from html.parser import HTMLParser
 
 import gradio as gr
+import numpy as np
 import pytest
 
 from hgr.demo_assets import DEMO_CHECKPOINT, DEMO_COLLECTION
@@ -63,7 +66,8 @@ def test_the_verdict_says_which_caption_is_true_and_where_the_model_was_fooled(v
         if winner != "tie":
             assert f"<b>{winner.upper()}</b> by {abs(out['margin'][level]):.3f}" in row[3]
             assert ("✓" in row[3]) == (winner == "a") and ("fooled" in row[3]) == (winner == "b")
-    assert len(figures) == 4 and all(f.data for f in figures)
+    graphs, alignments = figures[:2], figures[2:]
+    assert all(f.data for f in graphs) and all("class='alignment'" in a for a in alignments)
 
 
 def test_the_editor_offers_what_each_edit_applies_to(views):
@@ -124,3 +128,147 @@ def test_a_typed_role_is_shown_as_text(views):
     assert "&lt;I&gt;X&lt;/I&gt;" in edits and "<I>" not in edits
     notes = [a["text"] for a in views.redraw_graph(new, "layer 1").layout.get("annotations") or []]
     assert "&lt;I&gt;X&lt;/I&gt;" in notes
+
+
+# ---------------------------------------------------------------------------------------------------- issue 16
+class _Table(HTMLParser):
+    """The attention table's header titles and texts, and each body row's cells (class, title, text lines)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.head, self.rows, self._cell, self._where = [], [], None, None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("thead", "tbody"):
+            self._where = tag
+        elif tag == "tr" and self._where == "tbody":
+            self.rows.append([])
+        elif tag in ("th", "td") and self._where:
+            self._cell = {"tag": tag, "class": attrs.get("class") or "", "title": attrs.get("title"), "text": []}
+            (self.head if self._where == "thead" else self.rows[-1]).append(self._cell)
+
+    def handle_endtag(self, tag):
+        if tag in ("th", "td"):
+            self._cell = None
+        elif tag == "table":
+            self._where = None
+
+    def handle_data(self, data):
+        if self._cell is not None and data.strip():
+            self._cell["text"].append(data.strip())
+
+
+def _twelve_node_result() -> dict:
+    """An event, 3 actions and 8 entities with long words, the official edges (event -> action, action <->
+    entity) and two layers of row-normalised attention; layer 2 moves weight onto each row's last neighbour."""
+    rng = np.random.default_rng(0)
+    nodes = [{"id": "e", "level": "event", "role": "ROOT", "words": "a man in a bright red jacket is slowly "
+              "chasing a small white dog across a wide green park".split()}]
+    nodes += [{"id": f"a{i}", "level": "action", "role": "V", "words": [w]}
+              for i, w in enumerate(["chasing", "barking", "running"])]
+    nodes += [{"id": f"o{i}", "level": "entity", "role": "ARG1" if i % 2 else "ARG0",
+               "words": f"the number {i} entity with a very long noun phrase".split()} for i in range(8)]
+    edges = np.zeros((12, 12))
+    edges[1:4, 0] = 1
+    for k in range(8):
+        action = 1 + k % 3
+        edges[action, 4 + k] = edges[4 + k, action] = 1
+    layers = []
+    for shift in (0.0, 2.0):
+        logits = rng.normal(size=(12, 12)) + shift * (np.arange(12) == 11)
+        weights = np.where(edges > 0, np.exp(logits), 0)
+        layers.append((weights / np.maximum(weights.sum(1, keepdims=True), 1e-9)).round(4).tolist())
+    return {"graph": {"nodes": nodes, "edges": []}, "attention_nodes": [n["id"] for n in nodes],
+            "attention": layers}
+
+
+def test_the_attention_table_is_legible_at_twelve_nodes_and_shows_what_changed():
+    """Issue 16 item 5: labels of at most 18 characters with every word on hover, one shaded line per layer in each
+    cell of an edge, cells that moved by 0.10 or more outlined, the biggest change named, the event row explained."""
+    from hgr.app.viz import ATTENTION_CHANGE, LABEL_WIDTH, attention_html
+
+    result = _twelve_node_result()
+    out = attention_html(result)
+    table = _Table(out)
+    words = [" ".join(n["words"]) for n in result["graph"]["nodes"]]
+    columns = [c for c in table.head if "att-col" in c["class"]]
+    assert len(columns) == 12 and len(table.rows) == 12
+    for column, full in zip(columns, words):
+        assert len(column["text"][0]) <= LABEL_WIDTH and full in html.unescape(column["title"])
+    beta = np.asarray(result["attention"])
+    for i, row in enumerate(table.rows):
+        assert words[i] in html.unescape(row[1]["title"])
+        assert len(row[1]["text"][0]) <= LABEL_WIDTH
+        cells = row[2:]
+        for j, cell in enumerate(cells):
+            if beta[:, i, j].any():
+                assert [float(v) for v in cell["text"]] == pytest.approx(beta[:, i, j], abs=0.006)
+                moved = abs(beta[1, i, j] - beta[0, i, j]) >= ATTENTION_CHANGE
+                assert ("att-moved" in cell["class"]) == moved, (i, j)
+            else:
+                assert cell["class"] == "att-none" and not cell["text"]
+    assert sum("att-moved" in c["class"] for row in table.rows for c in row) >= 3      # layer 2 moved weight
+    change = beta[1] - beta[0]
+    i, j = np.unravel_index(np.abs(change).argmax(), change.shape)
+    top = re.search(r"Biggest changes from layer 1 to layer 2: ([^;<]+)", out)[1]
+    assert f"{abs(change[i, j]):.2f}" in top and table.rows[i][1]["text"][0] in html.unescape(top)
+    assert "The event row is empty" in out and "never back" in out
+    assert "font-size: 12px" in _css_rule(".attention table, .alignment table")
+
+
+def _css_rule(selector: str) -> str:
+    from hgr.app.ui import CSS
+
+    return re.search(re.escape(selector) + r" \{([^}]*)\}", CSS)[1]
+
+
+def test_the_search_tab_draws_the_models_attention_and_scores(views):
+    """On the demo model: the Search tab's attention table holds the service's own weights, one line per layer, and
+    its score bars are each result's scores in the levels' colours (the chips' colours), best first."""
+    from hgr.app.viz import LEVEL_COLOURS
+
+    caption, _ = _swappable(views.service)
+    state, _, scores, _, _, _, attention, *_ = views.search(caption, 5)
+    table = _Table(attention)
+    beta = np.asarray(state["attention"])
+    assert len(table.rows) == len(state["attention_nodes"]) == beta.shape[1] and beta.shape[0] >= 2
+    for i, row in enumerate(table.rows):
+        for j, cell in enumerate(row[2:]):
+            if beta[:, i, j].any():
+                assert [float(v) for v in cell["text"]] == pytest.approx(beta[:, i, j], abs=0.006)
+    assert "event row is empty" in attention                  # the official graph's event node receives nothing
+    bars = re.findall(r"<div class='bar' title='(\w+) ([-\d.]+)'><i><span style='width:([\d.]+)%;"
+                      r"background:(#\w+)'>", scores)
+    assert len(bars) == 4 * len(state["results"])
+    for k, (level, value, width, colour) in enumerate(bars):
+        r = state["results"][k // 4]
+        assert level == LEVELS[k % 4] and colour == LEVEL_COLOURS[level]
+        assert float(value) == pytest.approx(r["scores"][level], abs=1e-4)
+        assert float(width) == pytest.approx(100 * min(max(r["scores"][level], 0), 1), abs=0.06)
+    labels = re.findall(r"class='score-label' title='#(\d+) ", scores)
+    assert labels == [str(r["rank"]) for r in state["results"]]
+
+
+def test_the_parser_warning_falls_back_to_the_collections_parser(views):
+    """A model card that names no parser: the warning follows the collection's recorded parser (the same parser as
+    queries: none; another: a warning naming it); a card that names one is used first."""
+    import copy
+    from types import SimpleNamespace
+
+    from hgr.parsing import parser_id
+
+    def warning(card: dict, manifest: dict) -> str | None:
+        service = copy.copy(views.service)
+        service.__dict__.pop("parser_warning", None)
+        service.checkpoint = SimpleNamespace(card=card)
+        service.collection = SimpleNamespace(manifest=manifest)
+        return service.parser_warning
+
+    assert warning({}, {"parser": parser_id()}) is None
+    assert warning({"data": {"parser": None}}, {"parser": parser_id()}) is None
+    other = warning({"data": {}}, {"parser": "spacy-rules-0"})
+    assert other and "spacy-rules-0" in other and "the collection's captions" in other
+    assert warning({"data": {"parser": parser_id()}}, {"parser": "spacy-rules-0"}) is None
+    assert "the model's training captions" in warning({"data": {"parser": "spacy-rules-0"}}, {})

@@ -188,11 +188,15 @@ class DemoService:
 
     @functools.cached_property
     def parser_warning(self) -> str | None:
-        """Set when the model's training captions were parsed by another parser than typed queries are now."""
+        """Set when the model's training captions were parsed by another parser than typed queries are now; a model
+        card that names no parser falls back to the collection's (the graphs the model meets here)."""
         from hgr.parsing import parser_mismatch
         data = self.checkpoint.card.get("data", {}) if isinstance(self.checkpoint.card, dict) else {}
-        return parser_mismatch(data.get("parser") if isinstance(data, dict) else None,
-                               "the model's training captions")
+        recorded = data.get("parser") if isinstance(data, dict) else None
+        if recorded:
+            return parser_mismatch(recorded, "the model's training captions")
+        return parser_mismatch(self.collection.manifest.get("parser"),
+                               "the collection's captions (the model card names no parser)")
 
     def frame_features(self, video_id: str) -> np.ndarray:
         return self._inputs(video_id)                                  # [n <= max_frames, frame_dim]

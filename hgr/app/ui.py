@@ -44,8 +44,39 @@ CSS = """
 .verdict p {margin: 4px 0}
 .editor-note p {margin: 6px 8px 0 8px}
 #tabs .tab-wrapper, #tabs .tab-container {flex-wrap: wrap; height: auto}  /* six tabs wrap on a phone */
+#captions table, #captions .header-table, #captions .virtual-row {font-family: var(--font) !important}
+/* graph attention and frame alignment (viz.attention_html, viz.alignment_html): tables that scroll inside their
+   box, never the page */
+.att-box {overflow-x: auto; width: 0; min-width: 100%}   /* the panel's width: wider tables scroll inside it */
+.attention table, .alignment table {border-collapse: separate; border-spacing: 2px; font-size: 12px;
+  line-height: 1.25}
+/* no prose grid lines */
+.attention table, .alignment table, .attention th, .attention td, .alignment th, .alignment td {border: none !important}
+.attention th, .alignment th {font-weight: 500; white-space: nowrap; text-align: left; padding: 0 4px}
+th.att-role {font-size: 11px; padding-right: 2px}
+.attention th.att-col {vertical-align: bottom; border-top: 3px solid; padding: 2px 0}
+.attention th.att-col span {writing-mode: vertical-rl; transform: rotate(180deg); display: inline-block}
+.attention td {min-width: 38px; padding: 0; text-align: center; vertical-align: middle}
+.attention td.att-none {background: #f3f4f6}
+.attention td div {padding: 1px 3px}
+.attention td.att-moved {outline: 2px solid #dc2626; outline-offset: -1px}
+.alignment th.al-frame {font-weight: 400; font-size: 11px; text-align: center; padding: 0 1px 2px 1px}
+.alignment th.al-frame img {width: 64px; height: auto; display: block; margin: auto}
+.alignment td {min-width: 40px; padding: 3px 2px; text-align: center}
+.attention p, .alignment p, .score-bars p {margin: 4px 0}
+.att-title {font-size: 14px}
+/* scores (viz.scores_html): one row of four bars per result */
+.score-row {margin: 0 0 5px 0}
+.score-label {font-size: 12px; line-height: 1.3; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  width: 0; min-width: 100%}   /* as wide as the panel, never wider: a long caption is cut, not the page */
+.score-line {display: flex; gap: 8px}             /* event, action, entity, fused side by side */
+.score-bars .bar {flex: 1; min-width: 0; display: flex; align-items: center; gap: 4px; height: 12px; font-size: 11px}
+.score-bars .bar i {flex: 1; display: block; background: #f3f4f6}   /* the track: 0 to 1 */
+.score-bars .bar span {display: block; height: 9px}
+.score-bars .bar b {font-weight: 500; width: 34px; text-align: right}
 @media (max-width: 640px) {  /* five 100 px gallery columns made a phone's page 612 px wide */
   #results .grid-container, #similar-results .grid-container {--grid-cols: 2 !important}
+  #query {min-width: 100% !important}   /* the query box takes the phone's width; top-k goes under it */
 }
 """
 
@@ -60,6 +91,11 @@ def close_preview(gallery: str) -> str:
             f"preview.dispatchEvent({escape})); return inputs;}}")
 
 
+# Browser code run when another tab opens: closes the open messages (gradio's toasts are page-wide, so a warning
+# about one tab's input followed the user to the next tab).
+CLOSE_MESSAGES = "() => {document.querySelectorAll('.toast-close').forEach(button => button.click());}"
+
+
 def header_html(service: DemoService) -> str:
     c, card = service.collection, service.checkpoint.card
     extractor = (c.manifest.get("extractor") or {}).get("name", "?")
@@ -72,9 +108,23 @@ def header_html(service: DemoService) -> str:
             f"features, model {html.escape(str(model))}.</p><p>Levels: {legend}</p></div>")
 
 
+MAX_VIDEO_CHOICES = 2000      # a video dropdown's listed ids: every one travels to the browser with the page
+
+
+def video_dropdown(service: DemoService, label: str, elem_id: str) -> gr.Dropdown:
+    """The collection's videos to pick from; typing filters them. Past MAX_VIDEO_CHOICES the rest are not listed,
+    but any video id can be typed (the service checks it)."""
+    videos = service.video_ids
+    more = len(videos) > MAX_VIDEO_CHOICES
+    info = (f"type to search the first {MAX_VIDEO_CHOICES:,} of {len(videos):,} videos, or type any video's id"
+            if more else f"type to search all {len(videos):,} videos")
+    return gr.Dropdown(list(videos[:MAX_VIDEO_CHOICES]), value=None, label=label, info=info, elem_id=elem_id,
+                       allow_custom_value=more)
+
+
 def clip_picker(service: DemoService, name: str) -> tuple[gr.Dropdown, gr.File]:
     """A collection video to pick, or a clip to upload instead (the Compare and Similar tabs' clip)."""
-    pick = gr.Dropdown(service.video_ids[:2000], value=None, label="Pick a collection video", elem_id=f"{name}-video")
+    pick = video_dropdown(service, "Pick a collection video", f"{name}-video")
     upload = gr.File(label="…or upload a clip (used instead when there is one)", file_types=list(UPLOAD_EXTENSIONS),
                      type="filepath", elem_id=f"{name}-upload")
     return pick, upload
@@ -108,13 +158,13 @@ def build(service: DemoService) -> gr.Blocks:
                                              columns=5, object_fit="contain", allow_preview=True,
                                              elem_id="results", elem_classes="cards")
                     with gr.Column(scale=2):
-                        scores = gr.Plot(empty("Scores appear here after a search."), label="Scores",
+                        scores = gr.HTML(viz.note_html("Scores appear here after a search."), label="Scores",
                                          elem_id="scores")
                 with gr.Row(equal_height=False, elem_id="clip-row"):
                     clip_info = gr.HTML(elem_id="clip-info")
                     similar_here = gr.Button("Similar clips to this one →", size="sm", scale=0, min_width=220,
                                              elem_id="similar-selected-btn")
-                alignment = gr.Plot(empty("Frame alignment of the selected clip appears here."),
+                alignment = gr.HTML(viz.note_html("Frame alignment of the selected clip appears here."),
                                     label="Frame alignment", elem_id="alignment")
                 with gr.Row(elem_id="graph-row"):
                     with gr.Column(scale=1):
@@ -123,7 +173,8 @@ def build(service: DemoService) -> gr.Blocks:
                         graph = gr.Plot(empty("The query's graph appears here."), label="Query graph",
                                         elem_id="graph")
                     with gr.Column(scale=1):
-                        attention = gr.Plot(empty("Graph attention appears here."), label="Graph attention")
+                        attention = gr.HTML(viz.note_html("Graph attention appears here."), label="Graph attention",
+                                            elem_id="attention")
                 with gr.Group(elem_id="editor"):
                     gr.Markdown("**Edit the query graph and re-rank**: the edited graph goes to the text encoder "
                                 "as it is (no re-parse); ranks and score changes are against the typed query.",
@@ -166,8 +217,7 @@ def build(service: DemoService) -> gr.Blocks:
                     with gr.Column(scale=2):
                         upload = gr.File(label="Upload a clip", file_types=list(UPLOAD_EXTENSIONS), type="filepath",
                                          elem_id="upload")
-                        pick = gr.Dropdown(service.video_ids[:2000], value=None, label="…or pick a collection video",
-                                           allow_custom_value=False)
+                        pick = video_dropdown(service, "…or pick a collection video", "v2t-video")
                         with gr.Row():
                             v2t_k = gr.Slider(1, k_max, value=k_default, step=1, label="top-k")
                             find = gr.Button("Find captions", variant="primary", elem_id="captions-btn")
@@ -179,12 +229,12 @@ def build(service: DemoService) -> gr.Blocks:
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=["#", "caption", "video", *views_levels()],
                                              label="Captions ranked for the clip (click a row for its alignment)",
-                                             interactive=False, wrap=True, elem_id="captions",
+                                             interactive=False, wrap=True, elem_id="captions", max_height=2400,
                                              column_widths=["6%", "40%", "14%", "10%", "10%", "10%", "10%"])
                 v2t_info = gr.HTML()
-                v2t_alignment = gr.Plot(empty("The clip's frame alignment appears here."), label="Frame alignment",
-                                        elem_id="v2t-alignment")
-                v2t_scores = gr.Plot(empty("Caption scores appear here."), label="Scores")
+                v2t_alignment = gr.HTML(viz.note_html("The clip's frame alignment appears here."),
+                                        label="Frame alignment", elem_id="v2t-alignment")
+                v2t_scores = gr.HTML(viz.note_html("Caption scores appear here."), label="Scores", elem_id="v2t-scores")
                 find.click(kept_on_error(views.captions, 5, "No captions found"), [upload, pick, v2t_k],
                            [v2t_state, table, v2t_scores, v2t_alignment, v2t_info],
                            api_name="ui_captions", api_visibility="undocumented")
@@ -214,10 +264,10 @@ def build(service: DemoService) -> gr.Blocks:
                                       elem_id="compare-graph-a")
                     graph_b = gr.Plot(empty("Caption B's graph appears here."), label="Caption B",
                                       elem_id="compare-graph-b")
-                align_a = gr.Plot(empty("Caption A's frame alignment appears here."), label="Frame alignment, A",
-                                  elem_id="compare-align-a")
-                align_b = gr.Plot(empty("Caption B's frame alignment appears here."), label="Frame alignment, B",
-                                  elem_id="compare-align-b")
+                align_a = gr.HTML(viz.note_html("Caption A's frame alignment appears here."),
+                                  label="Frame alignment, A", elem_id="compare-align-a")
+                align_b = gr.HTML(viz.note_html("Caption B's frame alignment appears here."),
+                                  label="Frame alignment, B", elem_id="compare-align-b")
                 cmp_pick.change(views.compare_choices, [cmp_pick], [perturbation, caption_a],
                                 api_visibility="private")
                 perturbation.change(lambda caption: gr.update(value=caption) if caption else gr.update(),
@@ -240,7 +290,7 @@ def build(service: DemoService) -> gr.Blocks:
                         sim_gallery = gr.Gallery(label="The most similar clips (fused score)", columns=5,
                                                  object_fit="contain", allow_preview=True, elem_id="similar-results",
                                                  elem_classes="cards")
-                sim_scores = gr.Plot(empty("Per-level similarities appear here."), label="Similarity per level",
+                sim_scores = gr.HTML(viz.note_html("Per-level similarities appear here."), label="Similarity per level",
                                      elem_id="similar-scores")
                 sim_outputs = [sim_gallery, sim_scores, sim_info]
                 find_similar.click(kept_on_error(views.similar, len(sim_outputs), "No similar clips"),
@@ -265,7 +315,8 @@ def build(service: DemoService) -> gr.Blocks:
                         ex_graph = gr.Plot(empty("Type a sentence to see its graph."), label="Graph",
                                            elem_id="explorer-graph")
                     with gr.Column():
-                        ex_attention = gr.Plot(empty("Graph attention appears here."), label="Graph attention")
+                        ex_attention = gr.HTML(viz.note_html("Graph attention appears here."), label="Graph attention",
+                                               elem_id="explorer-attention")
                 ex_tree = gr.Code(label="The graph as text (word indices in brackets)", language=None)
                 gr.on([show.click, sentence.submit], kept_on_error(views.explore, 5, "No graph"), [sentence],
                       [ex_state, ex_graph, ex_attention, ex_tree, ex_layer],
@@ -275,6 +326,7 @@ def build(service: DemoService) -> gr.Blocks:
             with gr.Tab("About", id="about"):
                 gr.Markdown(about_markdown(service))
 
+        tabs.change(None, js=CLOSE_MESSAGES, api_visibility="private")   # a tab's messages stay with it
         api.mount(service, k_default)          # the JSON endpoints (docs/api.md), on hidden components
     return demo
 

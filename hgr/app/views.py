@@ -124,27 +124,27 @@ class Views:
                 gallery.append((str(path), card_caption(r, moved)))
                 shown.append(i)
         result["gallery"] = shown
-        first = self._alignment(result, 0) if result["results"] else (viz.empty_figure("No video matched."), "")
+        first = self._alignment(result, 0) if result["results"] else (viz.note_html("No video matched."), "")
         note = "" if gallery or not result["results"] else \
             "<p class='note'>This collection has no video files to play; the scores and alignments are below.</p>"
         title = "Edited query graph" if result.get("edits") else "Query graph"
         selected = result["results"][0]["video_id"] if result["results"] else None
-        return (result, gallery, viz.scores_figure(result["results"]), first[0], note + first[1],
-                viz.graph_figure(result, 0, title=title), viz.attention_figure(result), _layer_update(result),
+        return (result, gallery, viz.scores_html(result["results"]), first[0], note + first[1],
+                viz.graph_figure(result, 0, title=title), viz.attention_html(result), _layer_update(result),
                 selected)
 
     def _alignment(self, result: dict, i: int) -> tuple:
         r = result["results"][i]
         title = f"#{r['rank']} {r['video_id']}: which frames each node of the query attended to (φ, Eq. 12)"
         thumbs = self.service.thumbnails(r["video_id"])
-        return (viz.alignment_figure(r["alignment"], result["graph"], thumbs, title),
+        return (viz.alignment_html(r["alignment"], result["graph"], thumbs, title),
                 caveat_html(result.get("familiarity"))
                 + describe_result(r, f"#{r['rank']} {r['video_id']}: {r['description']}"))
 
     def select_video(self, result: dict | None, evt: gr.SelectData) -> tuple:
         """A clicked result -> (its alignment, its description, its video id for 'similar clips')."""
         if not result or not result.get("results"):
-            return viz.empty_figure("Search first."), "", None
+            return viz.note_html("Search first."), "", None
         i = result["gallery"][evt.index] if evt.index < len(result.get("gallery", [])) else 0
         return (*user_errors(self._alignment)(result, i), result["results"][i]["video_id"])
 
@@ -207,7 +207,7 @@ class Views:
                 "frame's best match in the other clip, averaged both ways, in that level's space; fused: their "
                 "mean.</div>")
         title = f"Similarity to {out['clip']} per level (fused = mean of the three)"
-        return gallery, viz.scores_figure(out["results"], title=title), info
+        return gallery, viz.scores_html(out["results"], title=title), info
 
     def similar_to_selected(self, selected: str | None, top_k: float) -> tuple:
         """'Similar clips' from a text search: the Similar tab, with the clicked result (#1 until one is clicked)."""
@@ -248,7 +248,7 @@ class Views:
             graphs.append(viz.graph_figure(out[side], 0, height=360, highlight=out[side]["differs"],
                                            title=f"Caption {name} · red ring: not in {other.upper()}"))
             title = f"Caption {name} on {html.escape(out['clip'])}: frames each node attended to"
-            alignments.append(viz.alignment_figure(out[side]["alignment"], out[side]["graph"], thumbs, title))
+            alignments.append(viz.alignment_html(out[side]["alignment"], out[side]["graph"], thumbs, title))
         return (verdict_html(out), *graphs, *alignments)
 
         # ---------------------------------------------------------------------------------------------- video -> text
@@ -278,21 +278,21 @@ class Views:
         rows = [[r["rank"], r["caption"], r["video_id"] or "", *(round(r["scores"][lv], 3) for lv in LEVELS)]
                 for r in result["results"]]
         align, info = self._caption_alignment(result, 0)
-        return result, rows, viz.scores_figure(result["results"], label_key="caption"), align, info
+        return result, rows, viz.scores_html(result["results"], label_key="caption"), align, info
 
     def _caption_alignment(self, result: dict, i: int) -> tuple:
         if not result["results"]:
-            return viz.empty_figure("No caption matched."), ""
+            return viz.note_html("No caption matched."), ""
         r = result["results"][i]
         graph = self.service.caption_graph(r["caption"])
         title = f"{result['clip']} against caption #{r['rank']}: frames each node attended to (φ, Eq. 12)"
         info = caveat_html(result.get("familiarity")) + describe_result(r, f"#{r['rank']} “{r['caption']}” (from "
                                                                         f"{r['video_id']})")
-        return viz.alignment_figure(r["alignment"], graph, result["thumbnails"], title), info
+        return viz.alignment_html(r["alignment"], graph, result["thumbnails"], title), info
 
     def select_caption(self, result: dict | None, evt: gr.SelectData) -> tuple:
         if not result or not result.get("results"):
-            return viz.empty_figure("Find captions first."), ""
+            return viz.note_html("Find captions first."), ""
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         return user_errors(self._caption_alignment)(result, min(int(row), len(result["results"]) - 1))
 
@@ -302,7 +302,7 @@ class Views:
         result = user_errors(self.service.parse)(sentence)
         _warn(result)
         tree = str(RoleGraph.from_json(result["role_graph"]))
-        return result, viz.graph_figure(result, 0), viz.attention_figure(result), tree, _layer_update(result)
+        return result, viz.graph_figure(result, 0), viz.attention_html(result), tree, _layer_update(result)
 
 
 # ---------------------------------------------------------------------------------------------------- About

@@ -1,4 +1,5 @@
-"""Plotly figures of the app, drawn from the API's JSON: the query graph, graph attention, scores, frame alignment.
+"""Figures of the app, drawn from the API's JSON: the query graph and frame alignment as plotly figures, graph
+attention and scores as HTML (each plotly figure the page receives costs the browser script time to draw).
 
 Colours follow the paper's three levels everywhere: event (purple), action (orange), entity (teal); fused is ink.
 Figures are plain plotly JSON (`Figure`), serialised without plotly's per-property validation, which cost more than
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
+
+from hgr.model import LEVELS
 
 LEVEL_COLOURS = {"event": "#7c3aed", "action": "#ea580c", "entity": "#0d9488", "fused": "#1f2937"}
 LEVEL_Y = {"event": 2.0, "action": 1.0, "entity": 0.0}
@@ -43,14 +46,6 @@ def _default_template() -> dict:
     return go.Figure().to_dict()["layout"]["template"]
 
 
-@functools.cache
-def colorscale(name: str) -> list[list]:
-    """A named plotly (Python) colour scale as explicit stops: plotly.js's own scale of that name differs."""
-    import plotly.graph_objects as go
-
-    return go.Heatmap(colorscale=name).to_plotly_json()["colorscale"]
-
-
 def figure(data: list[dict], layout: dict, height: int, title: str = "") -> Figure:
     """One figure from plain trace and layout dicts, with the app's common layout (None values left out)."""
     base = dict(height=height, margin=dict(l=10, r=10, t=44 if title else 10, b=10), font=FONT,
@@ -69,13 +64,6 @@ def node_label(node: dict, width: int = 22) -> str:
     """Short label of a graph node: its words (the event shows the sentence, shortened)."""
     text = " ".join(node["words"])
     return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def row_label(node: dict) -> str:
-    if node["level"] == "event":
-        return "event"
-    role = "action" if node["level"] == "action" else node["role"]
-    return html.escape(f"{role}: {node_label(node, 28)}")
 
 
 # ------------------------------------------------------------------------------------------------------ graph
@@ -182,84 +170,166 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
     return figure(data, layout, height, title)
 
 
-def attention_figure(result: dict, height: int = 380) -> Figure:
-    """One heatmap per graph-reasoning layer: row node gathers context from column node (Eq. 8, Figure 3)."""
+ATTENTION_CHANGE = 0.10   # a cell whose weight moves this much between the first and last layer is outlined
+LABEL_WIDTH = 18          # characters of a node's words in the attention table's labels (all of them on hover)
+
+
+def attention_html(result: dict) -> str:
+    """Graph attention beta (Eq. 8) as an HTML table: row node gathers context from column node; each cell holds one
+    shaded line per layer, outlined where the layers differ by ATTENTION_CHANGE or more, and the biggest changes are
+    named under it. Plain HTML: legible at 12 nodes, and no plotly work in the browser on each search."""
     att = result.get("attention") or []
     if not att:
-        return empty_figure("This model has no graph attention layers.", 200)
+        return note_html("This model has no graph attention layers.")
+    beta = np.asarray(att, dtype=np.float64)                                   # [layers, N, N]
+    layers = beta.shape[0]
     names = {n["id"]: n for n in result["graph"]["nodes"]}
-    labels = [row_label(names[i]) for i in result["attention_nodes"]]
-    gap, n = 0.05, len(att)
-    width = (1 - gap * (n - 1)) / n
-    data, layout, notes = [], {}, []
-    for i, layer in enumerate(att):
-        m = np.asarray(layer)
-        axis = "" if i == 0 else str(i + 1)
-        data.append(dict(type="heatmap", z=m.tolist(), x=labels, y=labels, zmin=0, zmax=1,
-                         colorscale=colorscale("Blues"), xaxis=f"x{axis}", yaxis=f"y{axis}", showscale=i == n - 1,
-                         text=[[f"{v:.2f}" if v > 0 else "" for v in row] for row in m], texttemplate="%{text}",
-                         colorbar=dict(title=dict(text="β"), thickness=12),
-                         hovertemplate="%{y} ← %{x}: %{z:.3f}<extra></extra>"))
-        lo = i * (width + gap)
-        layout[f"xaxis{axis}"] = dict(domain=[lo, lo + width], tickangle=-35, tickfont=dict(size=11))
-        layout[f"yaxis{axis}"] = dict(autorange="reversed", tickfont=dict(size=11), showticklabels=i == 0,
-                                      **({"matches": "y"} if i else {}))
-        notes.append(dict(text=f"layer {i + 1}", x=lo + width / 2, y=1.0, xref="paper", yref="paper",
-                          showarrow=False, yanchor="bottom", font=dict(size=13)))
-    layout["annotations"] = notes
-    return figure(data, layout, height, "Graph attention β (Eq. 8): each row gathers context from the columns")
+    nodes = [names[i] for i in result["attention_nodes"]]
+    words = [" ".join(n["words"]) for n in nodes]
+    short = [_esc_short(w, LABEL_WIDTH) for w in words]
+    kinds = ["event" if n["level"] == "event" else "action" if n["level"] == "action" else n["role"] for n in nodes]
+    full = [html.escape(f"{kind} ({n['level']}): {w}") for kind, n, w in zip(kinds, nodes, words)]
+    edge = (beta != 0).any(axis=0)                                             # [N, N] the graph's edges
+    change = beta[-1] - beta[0]                                                # [N, N] last layer minus first
+
+    head = "".join(f"<th class='att-col' title='{full[j]}' style='border-top-color:{_level_colour(nodes[j])}'>"
+                   f"<span>{short[j]}</span></th>" for j in range(len(nodes)))
+    rows = []
+    for i in range(len(nodes)):
+        cells = []
+        for j in range(len(nodes)):
+            if not edge[i, j]:
+                cells.append("<td class='att-none' title='no edge: not a neighbour'></td>")
+                continue
+            lines = "".join(f"<div style='background:{_blue(v)};color:{'white' if v > 0.55 else '#111827'}'>"
+                            f"{v:.2f}</div>" for v in beta[:, i, j])
+            values = "; ".join(f"layer {k + 1}: {v:.3f}" for k, v in enumerate(beta[:, i, j]))
+            tip = html.escape(f"{words[i]} ← {words[j]}: {values}")
+            moved = " att-moved" if layers > 1 and abs(change[i, j]) >= ATTENTION_CHANGE else ""
+            cells.append(f"<td class='att-cell{moved}' title='{tip}'>{lines}</td>")
+        rows.append(f"<tr><th class='att-role' style='color:{_level_colour(nodes[i])}'>{html.escape(kinds[i])}</th>"
+                    f"<th class='att-row' title='{full[i]}'>{short[i]}</th>{''.join(cells)}</tr>")
+    lines = ("layer 1 on top, layer 2 under it" if layers == 2 else
+             f"layers 1 to {layers} from top to bottom" if layers > 2 else "one layer")
+    notes = [f"<p class='note'>Each row gathers context from the columns; a row's weights sum to 1 over its "
+             f"neighbours (a node with one neighbour gives it 1.00). Each cell: {lines}"
+             + (f"; outlined in red where the last layer differs from the first by {ATTENTION_CHANGE:.2f} or more."
+                if layers > 1 else ".") + " Hover a label for all its words, a cell for its values.</p>"]
+    if layers > 1:
+        notes.append(_biggest_changes(change, edge, short, layers))
+    event = [i for i, n in enumerate(nodes) if n["level"] == "event"]
+    if event and not edge[event[0]].any():
+        notes.append("<p class='note'>The event row is empty: the graph's edges run from the event to each action and "
+                     "never back (section 3.1, as in the official code), so the event node has no neighbour to "
+                     "gather from in any layer: its vector leaves each layer as it came in, only layer-normalised. "
+                     "The actions do read the event (their event column).</p>")
+    return (f"<div class='attention'><p class='att-title'><b>Graph attention β (Eq. 8)</b></p>"
+            f"<div class='att-box'><table><thead><tr><th></th><th></th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>{''.join(notes)}</div>")
 
 
-# ------------------------------------------------------------------------------------------------------ scores
-def scores_figure(results: list[dict], label_key: str = "video_id", height: int | None = None,
-                  title: str = "Scores per level (fused = mean, Eq. 13)") -> Figure:
-    """Grouped horizontal bars: event, action, entity and fused score of each result, best at the top."""
-    if not results:
-        return empty_figure("No results yet.")
-    labels = [f"#{r['rank']} {_short(str(r[label_key]), 34)}" for r in results]
-    data = [dict(type="bar", y=labels, x=[r["scores"][level] for r in results], name=level, orientation="h",
-                 marker=dict(color=LEVEL_COLOURS[level]), hovertemplate=f"%{{y}}<br>{level}: %{{x:.3f}}<extra></extra>")
-            for level in ("event", "action", "entity", "fused")]
-    layout = dict(barmode="group", bargap=0.25, bargroupgap=0.05,
-                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
-                  yaxis=dict(autorange="reversed", tickfont=dict(size=11)),
-                  xaxis=dict(title=dict(text="cosine similarity"), gridcolor="#e5e7eb", zerolinecolor="#9ca3af"))
-    return figure(data, layout, height or 100 + 56 * len(results), html.escape(title))
+def _biggest_changes(change: np.ndarray, edge: np.ndarray, labels: list[str], layers: int, top: int = 3) -> str:
+    """The few cells whose weight moved most from the first to the last layer, as a sentence."""
+    cells = sorted(zip(*np.nonzero(edge)), key=lambda ij: -abs(change[ij]))[:top]
+    said = [f"{labels[i]} ← {labels[j]} {'+' if change[i, j] >= 0 else '−'}{abs(change[i, j]):.2f}"
+            for i, j in cells if abs(change[i, j]) >= 0.005]
+    if not said:
+        return f"<p class='note'>Layer {layers} attends as layer 1 does (no weight moves by 0.005 or more).</p>"
+    return f"<p class='note'>Biggest changes from layer 1 to layer {layers}: {'; '.join(said)}.</p>"
 
 
-def _short(text: str, width: int) -> str:
+def _blue(value: float) -> str:
+    """A cell's shade: white at 0, deep blue at 1."""
+    return f"rgba(29, 78, 216, {0.08 + 0.92 * min(max(value, 0.0), 1.0):.2f})"
+
+
+def _level_colour(node: dict) -> str:
+    return LEVEL_COLOURS[node["level"]]
+
+
+def _esc_short(text: str, width: int) -> str:
     return html.escape(text if len(text) <= width else text[:width - 1] + "…")
 
 
-# ------------------------------------------------------------------------------------------------------ frames
-def alignment_figure(alignment: dict[str, list[float]], graph: dict, thumbnails: list[tuple[str, float]],
-                     title: str) -> Figure:
-    """Heatmap of which frames each action and entity node attended to (phi of Eq. 12), under the frame strip.
+# ------------------------------------------------------------------------------------------------------ scores
+def scores_html(results: list[dict], label_key: str = "video_id",
+                title: str = "Scores per level (fused = mean, Eq. 13)") -> str:
+    """Each result's event, action, entity and fused score as bars (cosine, 0 to 1) in the levels' colours, best at
+    the top, two lines a result (what it is; its four bars side by side), so ten results stand beside the gallery's
+    two rows of cards. HTML, so a search costs the browser no plotly work."""
+    if not results:
+        return note_html("No results yet.")
+    legend = "".join(f"<span class='legend-chip' style='background:{LEVEL_COLOURS[lv]}'>{lv}</span>"
+                     for lv in LEVELS)
+    rows = []
+    for r in results:
+        label = f"#{r['rank']} {r[label_key]}"
+        if label_key == "video_id" and r.get("description"):
+            label += f" · {r['description']}"
+        bars = "".join(
+            f"<div class='bar' title='{lv} {r['scores'][lv]:.4f}'><i><span style='width:{_bar_width(r['scores'][lv])}%;"
+            f"background:{LEVEL_COLOURS[lv]}'></span></i><b>{r['scores'][lv]:.3f}</b></div>" for lv in LEVELS)
+        rows.append(f"<div class='score-row'><div class='score-label' title='{html.escape(label)}'>"
+                    f"{html.escape(label)}</div><div class='score-line'>{bars}</div></div>")
+    return (f"<div class='score-bars'><p class='att-title'><b>{html.escape(title)}</b></p><p>{legend}"
+            f"<span class='note'> bars: cosine similarity, 0 to 1</span></p>{''.join(rows)}</div>")
 
-    Colours span the weights' own range (uniform attention is 1/F everywhere); the colour bar gives the values.
+
+def _bar_width(score: float) -> float:
+    return round(100 * min(max(score, 0.0), 1.0), 1)
+
+
+# ------------------------------------------------------------------------------------------------------ frames
+YLORRD = ("#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026")
+
+
+def alignment_html(alignment: dict[str, list[float]], graph: dict, thumbnails: list[tuple[str, float]],
+                   title: str) -> str:
+    """Which frames each action and entity node attended to (phi of Eq. 12) as an HTML table under the frame strip.
+
+    Shades span the weights' own range (uniform attention is 1/F everywhere); each cell holds its weight.
     """
     names = {n["id"]: n for n in (graph or {}).get("nodes", [])}
     rows = [k for k in alignment if k in names]
     if not rows:
-        return empty_figure("The sentence has no action or entity node, so there is no frame alignment to show.")
-    z = np.asarray([alignment[k] for k in rows])                       # [nodes, F]
-    frames = z.shape[1]
+        return note_html("The sentence has no action or entity node, so there is no frame alignment to show.")
+    phi = np.asarray([alignment[k] for k in rows], dtype=np.float64)           # [nodes, F]
+    frames = phi.shape[1]
+    low, high = float(phi.min()), float(phi.max())
     have_thumbs = len(thumbnails) == frames
-    ticks = [f"{i + 1}<br>{thumbnails[i][1]:.1f}s" if have_thumbs else str(i + 1) for i in range(frames)]
-    strip = 0.36 if have_thumbs else 0.0
-    data = [dict(type="heatmap", z=z.tolist(), x=list(range(1, frames + 1)), y=[row_label(names[k]) for k in rows],
-                 zmin=float(z.min()), zmax=max(float(z.max()), float(z.min()) + 1e-6), colorscale=colorscale("YlOrRd"),
-                 colorbar=dict(title=dict(text="φ"), thickness=12, len=1 - strip, y=0, yanchor="bottom"),
-                 hovertemplate="%{y}<br>frame %{x}: weight %{z:.3f}<extra></extra>")]
-    layout = dict(xaxis=dict(tickmode="array", tickvals=list(range(1, frames + 1)), ticktext=ticks,
-                             tickfont=dict(size=10), range=[0.5, frames + 0.5]),
-                  yaxis=dict(autorange="reversed", tickfont=dict(size=11), domain=[0, 1 - strip]))
     if have_thumbs:
-        layout["images"] = [dict(source=uri, x=i + 1, y=1.0, xref="x", yref="paper", sizex=0.96,
-                                 sizey=strip - 0.03, xanchor="center", yanchor="top", sizing="contain",
-                                 layer="above") for i, (uri, _) in enumerate(thumbnails)]
+        head = "".join(f"<th class='al-frame'><img src='{html.escape(uri)}' alt='frame {i + 1}'>"
+                       f"<br>{i + 1} · {seconds:.1f}s</th>" for i, (uri, seconds) in enumerate(thumbnails))
     else:
-        layout["annotations"] = [dict(text="(no video file to show frames from)", x=1, y=1.02, xref="paper",
-                                      yref="paper", showarrow=False, xanchor="right", yanchor="bottom",
-                                      font=dict(size=11, color="#6b7280"))]
-    return figure(data, layout, 130 + 34 * len(rows) + (150 if have_thumbs else 0), title)
+        head = "".join(f"<th class='al-frame'>{i + 1}</th>" for i in range(frames))
+    body = []
+    for k, weights in zip(rows, phi):
+        node = names[k]
+        kind = "action" if node["level"] == "action" else node["role"]
+        said = " ".join(node["words"])
+        cells = "".join(f"<td style='background:{_ylorrd((v - low) / (high - low) if high > low else 0.0)};"
+                        f"color:{'white' if high > low and (v - low) / (high - low) > 0.6 else '#111827'}' "
+                        f"title='{html.escape(said)}, frame {i + 1}: {v:.4f}'>{v:.2f}</td>"
+                        for i, v in enumerate(weights))
+        body.append(f"<tr><th class='att-role' style='color:{_level_colour(node)}'>{html.escape(kind)}</th>"
+                    f"<th class='att-row' title='{html.escape(f'{kind}: {said}')}'>{_esc_short(said, LABEL_WIDTH)}"
+                    f"</th>{cells}</tr>")
+    missing = "" if have_thumbs else " (no video file to show frames from)"
+    return (f"<div class='alignment'><p class='att-title'><b>{html.escape(title)}</b></p><div class='att-box'>"
+            f"<table><thead><tr><th></th><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            f"<p class='note'>Each row is a softmax over the clip's {frames} frames{missing}; shades span this "
+            f"clip's weights, from {low:.3f} (pale) to {high:.3f} (dark red). Hover a cell for its weight.</p></div>")
+
+
+def _ylorrd(t: float) -> str:
+    """A shade of the yellow-orange-red scale at t in [0, 1]."""
+    x = min(max(t, 0.0), 1.0) * (len(YLORRD) - 1)
+    i = min(int(x), len(YLORRD) - 2)
+    a, b = (np.array([int(c[j:j + 2], 16) for j in (1, 3, 5)]) for c in YLORRD[i:i + 2])
+    r, g, bl = (a + (b - a) * (x - i)).round().astype(int)
+    return f"rgb({r}, {g}, {bl})"
+
+
+def note_html(message: str) -> str:
+    """A panel's placeholder or empty answer: says why it is empty."""
+    return f"<p class='note'>{html.escape(message)}</p>"
