@@ -217,3 +217,25 @@ def test_the_calibration_is_cached_beside_the_collection_reused_and_invalidated(
     with pytest.warns(UserWarning, match="unreadable familiarity cache"):
         assert len(_open(root).frame_reference.scores) == len(scores)
     assert built == [1, 1, 1]
+
+
+def test_compare_and_similar_say_when_their_clip_is_unlike_the_collection():
+    """The Compare and Similar tabs' clip gets the same familiarity as /captions: the colour-bars upload a caveat in
+    the JSON and on the page, a clip of the collection's kind (uploaded or picked) none."""
+    from hgr.app.views import Views
+
+    service, views = _service(), Views(_service())
+    caption_a, caption_b = CAPTIONS["clip2"][0], CAPTIONS["clip3"][0]
+    bars = service.compare(caption_a, caption_b, video=_clips()["bars"])["familiarity"]
+    assert bars["kind"] == "clip" and not bars["familiar"] and "nearly identical" in bars["caveat"]
+    assert service.compare(caption_a, caption_b, video=_clips()["kin"])["familiarity"]["caveat"] is None
+    picked = service.compare(caption_a, caption_b, video_id="clip2")["familiarity"]
+    assert picked["familiar"] and picked["nearest_cosine"] < 0.999            # not compared with itself
+    assert "nearly identical" in service.similar(video=_clips()["bars"], top_k=2)["familiarity"]["caveat"]
+    assert service.similar(video_id="clip1", top_k=2)["familiarity"]["caveat"] is None
+
+    shown = views.compare(str(_clips()["bars"]), None, caption_a, caption_b)[0]
+    assert "class='caveat'" in shown and "nearly identical" in shown
+    assert "class='caveat'" not in views.compare(None, "clip2", caption_a, caption_b)[0]
+    assert "class='caveat'" in views.similar(str(_clips()["bars"]), None, 2)[2]
+    assert "class='caveat'" not in views.similar(None, "clip1", 2)[2]

@@ -64,7 +64,8 @@ def clip_index(service: DemoService, video=None, video_id: str | None = None) ->
     """The one clip a comparison or a similar-clips query is about: a collection video or an uploaded file.
 
     Returns its encoded video side [1 video] and {"video_id" (None for an upload), "clip" (a name to show),
-    "frames", "row" (its row in the collection's index, or None)}.
+    "frames", "row" (its row in the collection's index, or None), "familiarity" (how like the collection's clips
+    it is, `DemoService.clip_familiarity`: a collection video against the others)}.
     """
     if bool(video) == bool(video_id):
         raise HGRError("give one clip: a collection video id (video_id) or an uploaded file (video), not "
@@ -72,13 +73,14 @@ def clip_index(service: DemoService, video=None, video_id: str | None = None) ->
     if video_id:
         row = service.video_row(video_id)
         index = service.searcher.index[[row]]
-        name = video_id
+        name, familiarity = video_id, service.clip_familiarity(service.frame_features(video_id), video_id)
     else:
         features = service.clip_features(video)
         index = encode_clip(service.checkpoint.model, features)
-        row, name = None, Path(video).name
+        row, name, familiarity = None, Path(video).name, service.clip_familiarity(features)
     frames = int(index.actions.mask.sum())
-    return index, {"video_id": video_id or None, "clip": name, "frames": frames, "row": row}
+    return index, {"video_id": video_id or None, "clip": name, "frames": frames, "row": row,
+                   "familiarity": familiarity}
 
 
 # ------------------------------------------------------------------------------------------------------ compare
@@ -154,7 +156,7 @@ def compare(service: DemoService, caption_a: str, caption_b: str, video=None, vi
         winner[level] = "a" if a > b else "b" if b > a else "tie"
         margin[level] = _round(a - b)
     return {"video_id": clip["video_id"], "clip": clip["clip"], "frames": frames, "a": sides[0], "b": sides[1],
-            "winner": winner, "margin": margin}
+            "winner": winner, "margin": margin, "familiarity": clip["familiarity"]}
 
 
 # ------------------------------------------------------------------------------------------------------ re-rank
@@ -206,4 +208,5 @@ def similar(service: DemoService, k: int, video=None, video_id: str | None = Non
     results = [{"video_id": vid, "rank": i + 1, "description": service.describe(vid),
                 "scores": {lv: _round(scores[lv][i]) for lv in LEVELS}, "frames": int(frames[i])}
                for i, vid in enumerate(ids)]
-    return {"video_id": clip["video_id"], "clip": clip["clip"], "frames": clip["frames"], "results": results}
+    return {"video_id": clip["video_id"], "clip": clip["clip"], "frames": clip["frames"], "results": results,
+            "familiarity": clip["familiarity"]}

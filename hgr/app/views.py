@@ -202,7 +202,8 @@ class Views:
                               video_id=None if upload else pick, top_k=int(top_k))
         gallery = [(str(path), card_caption(r))
                    for r in out["results"] if (path := service.video_path(r["video_id"])) is not None]
-        info = (f"<div class='clip-info'>The {len(out['results'])} clips most like <b>{html.escape(out['clip'])}</b> "
+        info = caveat_html(out.get("familiarity")) + (
+                f"<div class='clip-info'>The {len(out['results'])} clips most like <b>{html.escape(out['clip'])}</b> "
                 f"({out['frames']} frames). Event: cosine of the two clips' event vectors; action and entity: each "
                 "frame's best match in the other clip, averaged both ways, in that level's space; fused: their "
                 "mean.</div>")
@@ -249,7 +250,7 @@ class Views:
                                            title=f"Caption {name} · red ring: not in {other.upper()}"))
             title = f"Caption {name} on {html.escape(out['clip'])}: frames each node attended to"
             alignments.append(viz.alignment_html(out[side]["alignment"], out[side]["graph"], thumbs, title))
-        return (verdict_html(out), *graphs, *alignments)
+        return (caveat_html(out.get("familiarity")) + verdict_html(out), *graphs, *alignments)
 
         # ---------------------------------------------------------------------------------------------- video -> text
     def captions(self, upload: str | None, pick: str | None, top_k: float,
