@@ -80,6 +80,29 @@ def test_two_stage_equals_exact_with_a_full_pool_and_keeps_order(world):
     assert all(np.diff(small.scores["fused"]) <= 0) and len(small.ids) == 5
 
 
+def test_from_half_keys_the_first_stage_scans_the_keys_in_torch_and_finds_faiss_candidates(world, monkeypatch):
+    """From HALF_KEYS_FROM videos the CPU first stage is a float16 copy of the keys in RAM scanned with one product
+    (not FAISS): the same candidates as FAISS's flat index up to float16 rounding, and the same two-stage top 10."""
+    import hgr.search.keys as keys_module
+
+    collection, _ = world
+    flat = make(world)
+    texts = flat.encode_captions([collection.captions[v][0] for v in collection.video_ids[:8]]).text
+    assert flat.first_stage.describe(flat.key_index()) == "FAISS IndexFlatIP"      # built below the threshold
+    monkeypatch.setattr(keys_module, "HALF_KEYS_FROM", 0)
+    half = make(world)
+    mapped = flat.first_stage_keys().half()
+    copied = keys_module.key_index_of(mapped)
+    assert copied.dtype == torch.float16 and copied.data_ptr() != mapped.data_ptr()     # its own copy, in RAM
+    assert half.first_stage.describe(half.key_index()) == "key scan in torch (float16, cpu)"
+    from hgr.search.exact import select_captions
+    for j in range(8):
+        text = select_captions(texts, slice(j, j + 1))
+        a, b = flat.candidates(text, 40).tolist(), half.candidates(text, 40).tolist()
+        assert a[0] == b[0] and len(set(a) & set(b)) >= 38, (a, b)
+        assert half.two_stage(text, 60).tolist() == flat.two_stage(text, 60).tolist()
+
+
 def test_half_precision_storage_changes_scores_little(world):
     collection, _ = world
     sentences = [collection.captions[v][0] for v in collection.video_ids[:20]]

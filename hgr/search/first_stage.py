@@ -84,7 +84,8 @@ def index_plan(videos: int) -> IndexPlan:
 
 # ------------------------------------------------------------------------------------------------ the seam
 class FaissFirstStage:
-    """Today's first stage: a FAISS index in this process over every key (`keys.key_index_of`)."""
+    """The default first stage, in this process over every key (`keys.key_index_of`): a FAISS flat index, or from
+    `HALF_KEYS_FROM` videos (and on a GPU) a scan of the keys in torch."""
 
     def build(self, searcher: Searcher):
         return key_index_of(searcher.first_stage_keys())                   # keys [n_vid, 3D]
@@ -93,6 +94,8 @@ class FaissFirstStage:
         return nearest(index, query, k, device)
 
     def describe(self, index) -> str:
+        if isinstance(index, torch.Tensor):
+            return f"key scan in torch ({str(index.dtype).removeprefix('torch.')}, {index.device.type})"
         return "FAISS " + type(index).__name__
 
 
