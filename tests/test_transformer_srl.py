@@ -218,7 +218,7 @@ def test_layer_by_layer_encoding_equals_the_encoder_and_per_predicate_layers_sta
     pieces, first, mask = piece_batch(tokenizer, sentences)
     with torch.no_grad():
         states = tagger.encode(pieces, first)
-        plain = encoder(**pieces).last_hidden_state
+        plain = encoder(pieces["input_ids"], pieces["attention_mask"])
         expected = plain.gather(1, first.unsqueeze(-1).expand(-1, -1, plain.shape[-1]))
         assert torch.allclose(states.words[mask], expected[mask], atol=1e-5)
         assert states.below.shape == plain.shape

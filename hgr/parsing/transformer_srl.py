@@ -66,15 +66,11 @@ def encoder_sha256(folder: Path | None = None) -> str:
 
 
 def load_encoder():
-    """(BertModel, fast tokenizer) from the package folder, offline."""
-    import transformers
-    from transformers import BertModel, BertTokenizerFast
-    transformers.logging.set_verbosity_error()          # the unused pooler weights are reported otherwise
-    transformers.logging.disable_progress_bar()         # and a bar per load
+    """(encoder, word pieces) from the package folder, offline: `hgr.parsing.minilm`'s plain-torch BERT and the
+    package's tokenizer.json (transformers' BertModel computes the same; importing it costs seconds)."""
+    from hgr.parsing.minilm import BertEncoder, WordPieces
     folder = encoder_dir()
-    tokenizer = BertTokenizerFast.from_pretrained(str(folder), local_files_only=True)
-    encoder = BertModel.from_pretrained(str(folder), add_pooling_layer=False, local_files_only=True)
-    return encoder, tokenizer
+    return BertEncoder.load(folder), WordPieces.load(folder)
 
 
 @dataclass
@@ -116,11 +112,10 @@ class SRLTagger(nn.Module):
 
     def encode(self, pieces: dict[str, torch.Tensor], first_piece: torch.Tensor) -> SentenceStates:
         """Word pieces -> one vector per word (its first piece), and what the per-predicate layers start from."""
-        from transformers.masking_utils import create_bidirectional_mask
+        from hgr.parsing.minilm import padding_mask
         bert = self.encoder
-        hidden = bert.embeddings(input_ids=pieces["input_ids"], token_type_ids=torch.zeros_like(pieces["input_ids"]))
-        mask = create_bidirectional_mask(config=bert.config, inputs_embeds=hidden,
-                                         attention_mask=pieces["attention_mask"])
+        hidden = bert.embeddings(pieces["input_ids"])
+        mask = padding_mask(pieces["attention_mask"], hidden.dtype)
         layers = bert.encoder.layer
         below = None
         for i, layer in enumerate(layers):
@@ -168,14 +163,13 @@ def piece_batch(tokenizer, sentences: Sequence[Sequence[str]]) -> tuple[dict, to
     A word the tokenizer drops entirely (e.g. a lone control character) points at the piece before it; words past
     MAX_PIECES are masked out (they get no predicate and tag O).
     """
-    enc = tokenizer([list(s) for s in sentences], is_split_into_words=True, truncation=True, max_length=MAX_PIECES,
-                    padding=True, return_tensors="pt")
+    input_ids, attention_mask, word_ids = tokenizer(sentences, max_length=MAX_PIECES)
     width = max(len(s) for s in sentences)
     first = torch.zeros(len(sentences), width, dtype=torch.long)
     mask = torch.zeros(len(sentences), width, dtype=torch.bool)
     for b, words in enumerate(sentences):
         seen = {}
-        for piece, word in enumerate(enc.word_ids(b)):
+        for piece, word in enumerate(word_ids[b]):
             if word is not None and word not in seen:
                 seen[word] = piece
         last_piece = 0
@@ -187,7 +181,7 @@ def piece_batch(tokenizer, sentences: Sequence[Sequence[str]]) -> tuple[dict, to
                 break                                  # truncated: this word and the rest stay masked
             first[b, w] = last_piece
             mask[b, w] = True
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}, first, mask
+    return {"input_ids": input_ids, "attention_mask": attention_mask}, first, mask
 
 
 def allowed_transitions(tags: Sequence[str]) -> np.ndarray:
