@@ -15,7 +15,8 @@ RSS at the fork, so it is in the JSON only) is that process's alone:
   build      synthesizing and writing the store (seconds, bytes on disk, bytes per video)
   exact      exact ranking of every query over the largest store, streamed from it in chunks in one pass (works past
              RAM: 300,000 videos are 29 GB); each size's recall reference is its first rows
-  faiss      two-stage search: FAISS first stage over the stored keys, pool re-ranked from the store exactly;
+  faiss      two-stage search: the default first stage (from 50,000 videos a float16 key scan in torch, FAISS below)
+             over the stored keys, pool re-ranked from the store exactly;
              pool = `choose_pool` on separate calibration queries; latency p50/p95 warm (second pass over the
              queries) and cold; recall@10 against exact; peak RSS (ru_maxrss and VmHWM) of the searching process
   milvus     the same with the Milvus Lite first stage (hgr/search/first_stage.py), when it is there
@@ -169,8 +170,8 @@ def run_exact(args) -> dict:
 
 def first_stage(searcher: Searcher, kind: str, workdir: Path):
     """Set `searcher`'s first stage to `kind`; returns a note on it."""
-    if kind == "faiss":
-        return "FAISS " + type(searcher.key_index()).__name__
+    if kind == "faiss":                             # the default first stage: FAISS, or from 50,000 videos a key scan
+        return searcher.first_stage.describe(searcher.key_index())
     from hgr.search import first_stage as milvus  # helper-milvus's module
     return milvus.use_in_benchmark(searcher, workdir)
 

@@ -239,6 +239,21 @@ def test_plan_search_exact_or_two_stage(world, tmp_path, monkeypatch):
             plan_search(searcher, **kwargs)
 
 
+def test_a_first_stage_no_pool_can_rescue_is_planned_as_exact_and_says_so(world, monkeypatch):
+    """When no calibrated pool reaches recall@10 0.99 (a lossy first stage: Milvus IVF_FLAT measured 0.79 at any
+    pool over 100,000 synthetic videos), the plan is exact search over every video, and it says why."""
+    import hgr.search.planning as search
+    from hgr.search import plan_search
+
+    collection, _ = world
+    searcher, captions = make(world), sorted({c for caps in collection.captions.values() for c in caps})
+    monkeypatch.setattr(search, "TWO_STAGE_FROM", 100)
+    monkeypatch.setattr(searcher, "choose_pool", lambda text: (200, {50: 0.7, 100: 0.79, 200: 0.79}))
+    plan = plan_search(searcher, "auto", captions=captions)
+    assert plan.mode == "exact" and plan.videos == 200 and plan.to_json() == {"mode": "exact", "videos": 200}
+    assert "no two-stage pool reached recall@10 0.99" in plan.describe() and "0.790 with 100 candidates" in plan.note
+
+
 def test_frame_storage_by_size_or_name(monkeypatch):
     import hgr.search.planning as search
     from hgr.errors import HGRError

@@ -117,11 +117,22 @@ def plan_search(searcher: Searcher, mode: str = "auto", pool: int | None = None,
     def parse(obj: dict) -> SearchPlan | None:
         if obj.get("captions") != key:
             return None                                # measured on other captions: measured again
-        return SearchPlan("two-stage", n, int(obj["pool"]), {int(p): float(r) for p, r in obj["curve"].items()})
+        return calibrated(n, int(obj["pool"]), {int(p): float(r) for p, r in obj["curve"].items()})
     cached = read_cache(cache, "two-stage pool", parse)
     if cached is not None:
         return cached
     chosen_pool, curve = searcher.choose_pool(searcher.encode_captions(chosen).text)
     if cache is not None:
         write_cache({"captions": key, "pool": chosen_pool, "curve": curve}, cache)
-    return SearchPlan("two-stage", n, chosen_pool, curve)
+    return calibrated(n, chosen_pool, curve)
+
+
+def calibrated(videos: int, pool: int, curve: dict[int, float]) -> SearchPlan:
+    """The plan a calibration gives: two-stage over `pool` of the `videos`, or exact when no pool measured reached
+    the target recall (`choose_pool` then gives every video; say so, with the best it measured)."""
+    if pool < videos:
+        return SearchPlan("two-stage", videos, pool, curve)
+    best = max(curve, key=lambda p: (curve[p], -p)) if curve else None
+    return SearchPlan("exact", videos, note="no two-stage pool reached recall@10 0.99 through this first stage"
+                      + (f" (at best {curve[best]:.3f} with {best:,} candidates)" if best is not None else "")
+                      + "; ranking every video")
