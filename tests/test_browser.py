@@ -182,17 +182,24 @@ def demo_page(browser):
     yield from _serve(browser, AppProcess())
 
 
+def _demo_answer(browser, url: str, query: str, **context):
+    """A new page of the demo (`context`: its viewport and device) with `query`'s answer shown."""
+    page = browser.new_page(**context)
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator("#query textarea").fill(query)
+    page.locator("#search-btn").click()
+    page.locator("#alignment").get_by_text("#1 dw").wait_for()
+    return page
+
+
 def test_the_selected_clip_and_its_alignment_fit_one_desktop_screen_with_the_gallery(browser, demo_page):
     """Issue 16 item 4 at 1440x900 on the demo (ten results): the score bars stand beside the gallery, no taller than
     it, and the gallery's top down to the end of the selected clip's chips and frame alignment fits in one screen,
     before and after opening a clip (its player opens in the gallery's place)."""
-    desktop = browser.new_page(viewport={"width": 1440, "height": 900})
+    desktop = _demo_answer(browser, demo_page.url, "a dog is chasing a cat on the grass",
+                           viewport={"width": 1440, "height": 900})
     try:
-        desktop.set_default_timeout(60_000)
-        desktop.goto(demo_page.url)
-        desktop.locator("#query textarea").fill("a dog is chasing a cat on the grass")
-        desktop.locator("#search-btn").click()
-        desktop.locator("#alignment").get_by_text("#1 dw").wait_for()
         desktop.locator("#results").get_by_text("#10 dw").wait_for()
 
         def span() -> tuple[float, float, float]:
@@ -397,13 +404,9 @@ def test_a_phone_sees_the_whole_demo_answer(browser, demo_page):
     """Issue 16 item 2 on the demo, whose long captions, ten score rows and wide attention and alignment tables once
     made a 390 px phone lay the answer out 872 px wide: the page stays inside the screen, the tables scroll inside
     their own boxes."""
-    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone = _demo_answer(browser, demo_page.url, "a man in a red jacket is slowly chasing a small dog across the park",
+                         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
-        phone.set_default_timeout(60_000)
-        phone.goto(demo_page.url)
-        phone.locator("#query textarea").fill("a man in a red jacket is slowly chasing a small dog across the park")
-        phone.locator("#search-btn").tap()
-        phone.locator("#alignment").get_by_text("#1 dw").wait_for()
         phone.locator("#attention table").wait_for()
         width = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
         assert width == [390, 390], f"the answer lays the page out {width[0]} px wide in a {width[1]} px screen"
