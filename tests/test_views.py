@@ -272,3 +272,23 @@ def test_the_parser_warning_falls_back_to_the_collections_parser(views):
     assert other and "spacy-rules-0" in other and "the collection's captions" in other
     assert warning({"data": {"parser": parser_id()}}, {"parser": "spacy-rules-0"}) is None
     assert "the model's training captions" in warning({"data": {"parser": "spacy-rules-0"}}, {})
+
+
+def test_a_crowded_graph_row_alternates_its_labels_between_two_lines_and_cuts_them_to_fit():
+    """Seven arguments under one action once wrote their 22-character labels over each other: past three nodes a
+    row's labels alternate between two lines and are cut to what two slots hold; every word stays in the hover."""
+    from hgr.app.viz import ROW_CHARACTERS, graph_figure, row_labels
+
+    nodes = [{"id": "e", "level": "event", "role": "ROOT", "words": "a man throws things".split(), "spans": [0],
+              "slot": 0},
+             {"id": "a", "level": "action", "role": "V", "words": ["throws"], "spans": [2], "slot": 0}]
+    nodes += [{"id": f"o{i}", "level": "entity", "role": f"ARG{i}", "slot": i, "spans": [3 + i],
+               "words": f"the very long argument number {i} of the verb".split()} for i in range(7)]
+    edges = [{"source": "e", "target": "a", "role": "V"}]
+    edges += [{"source": "a", "target": f"o{i}", "role": f"ARG{i}"} for i in range(7)]
+    entity = [t for t in graph_figure({"graph": {"nodes": nodes, "edges": edges}}).data if t.get("name") == "entity"][0]
+    width = 2 * ROW_CHARACTERS // 7 - 1
+    assert [t.startswith("<br>") for t in entity["text"]] == [i % 2 == 1 for i in range(7)]
+    assert all(len(t.removeprefix("<br>")) == width and t.endswith("…") for t in entity["text"])
+    assert all(" ".join(n["words"]) in h for n, h in zip(nodes[2:], entity["hovertext"]))
+    assert row_labels(nodes[2:4]) == ["the very long argumen…"] * 2                        # few: one line, 22

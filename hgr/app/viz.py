@@ -107,6 +107,18 @@ def _edge_weights(result: dict, layer: int) -> dict[tuple[str, str], tuple[float
 
 
 HIGHLIGHT = "#dc2626"      # the ring around a node that the other caption of a comparison lacks
+ROLE_AT = 0.72             # where along an action -> argument edge its role is written (0: the action, 1: the argument)
+ROW_CHARACTERS = 76        # characters of 13 px text across the graph at its width in the page (half of 1440 px)
+
+
+def row_labels(nodes: Sequence[dict]) -> list[str]:
+    """The labels of one row of the graph: past three nodes, every other one a line lower, so that neighbours never
+    share a line, and each cut to what two of its row's slots hold (all the words stay in the hover)."""
+    if len(nodes) <= 3:
+        return [html.escape(node_label(n)) for n in nodes]
+    width = max(8, min(22, 2 * ROW_CHARACTERS // len(nodes) - 1))
+    return [("<br>" if i % 2 else "") + html.escape(node_label(n, width)) for i, n in enumerate(nodes)]
+
 
 
 def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Collection[str] = (),
@@ -133,8 +145,9 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         mid_x.append((x0 + x1) / 2)
         mid_y.append((y0 + y1) / 2)
         mid_text.append(hover)
-        if e["role"] != "V":
-            notes.append(dict(x=mid_x[-1], y=mid_y[-1], text=html.escape(e["role"]), showarrow=False,
+        if e["role"] != "V":                           # nearer the argument, where the labels are spread widest
+            notes.append(dict(x=x0 + ROLE_AT * (x1 - x0), y=y0 + ROLE_AT * (y1 - y0), text=html.escape(e["role"]),
+                              showarrow=False,
                               font=dict(size=11, color="#334155"), bgcolor="rgba(255,255,255,0.9)",
                               bordercolor="#cbd5e1", borderwidth=1, borderpad=2))
     data.append(dict(type="scatter", x=mid_x, y=mid_y, mode="markers", marker=dict(size=14, opacity=0),
@@ -149,7 +162,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
                  for n in nodes]
         data.append(dict(
             type="scatter", x=[pos[n["id"]][0] for n in nodes], y=[pos[n["id"]][1] for n in nodes],
-            mode="markers+text", name=level, text=[html.escape(node_label(n)) for n in nodes],
+            mode="markers+text", name=level, text=row_labels(nodes),
             textposition="bottom center", hovertext=hover, hoverinfo="text", textfont=dict(size=13),
             marker=dict(size=30 if level == "event" else 24, color=LEVEL_COLOURS[level],
                         line=dict(width=2, color="white"),
