@@ -98,3 +98,24 @@ def untrained_checkpoint(collection):
     vocab = Vocabulary.build(c for caps in collection.captions.values() for c in caps)
     cfg = hgr.HGRConfig(dim_fts=collection.dim, dim_embed=32, dim_word=8, num_words=len(vocab), gcn_layers=2)
     return hgr.Checkpoint(hgr.HGR(cfg).eval(), vocab)
+
+
+def searcher_world(folder: Path):
+    """The Searcher tests' world: a 200-video synthetic collection (150 train, 50 val) under `folder` and an
+    untrained checkpoint for it."""
+    from hgr.collection import Collection
+
+    collection = Collection.open(build(folder / "coll", n_train=150, n_val=50))
+    return collection, untrained_checkpoint(collection)
+
+
+def searcher(world, video_ids=None, checkpoint=None, **kw):
+    """A Searcher over a `searcher_world` collection's videos (or `video_ids`), 64 to a batch; `checkpoint` in
+    place of the world's (the same config), `kw` as Searcher takes them."""
+    from hgr.evaluate import graph_lookup
+    from hgr.inputs import collection_inputs
+    from hgr.search import Searcher
+
+    collection, ckpt = world
+    return Searcher(checkpoint or ckpt, collection_inputs(collection, ckpt.config), video_ids or collection.video_ids,
+                    graph_lookup(collection.role_graphs), batch_size=64, **kw)

@@ -39,18 +39,16 @@ def test_official_parity_case_on_the_gpu(parity_dir, expected, parity_graphs):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    collection = Collection.open(synthetic.build(tmp_path_factory.mktemp("cuda") / "coll", n_train=150, n_val=50))
-    return collection, synthetic.untrained_checkpoint(collection)
+    return synthetic.searcher_world(tmp_path_factory.mktemp("cuda"))
 
 
 def searchers(world, **kw) -> tuple[Searcher, Searcher]:
-    collection, ckpt = world
+    ckpt = world[1]
     out = []
     for device in ("cpu", "cuda"):
         model = hgr.HGR(ckpt.config).eval()
         model.load_state_dict(ckpt.model.state_dict())
-        out.append(Searcher(hgr.Checkpoint(model.to(device), ckpt.vocab), collection_inputs(collection, ckpt.config),
-                            collection.video_ids, graph_lookup(collection.role_graphs), batch_size=64, **kw))
+        out.append(synthetic.searcher(world, checkpoint=hgr.Checkpoint(model.to(device), ckpt.vocab), **kw))
     return out[0], out[1]
 
 

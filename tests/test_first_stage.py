@@ -29,14 +29,10 @@ def lite_db(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    collection = Collection.open(synthetic.build(tmp_path_factory.mktemp("fs") / "coll", n_train=150, n_val=50))
-    return collection, synthetic.untrained_checkpoint(collection)
+    return synthetic.searcher_world(tmp_path_factory.mktemp("fs"))
 
 
-def make(world, video_ids=None, **kw) -> Searcher:
-    collection, ckpt = world
-    return Searcher(ckpt, collection_inputs(collection, ckpt.config), video_ids or collection.video_ids,
-                    graph_lookup(collection.role_graphs), batch_size=64, **kw)
+make = synthetic.searcher          # (world, video_ids=None, checkpoint=None, **Searcher's kw)
 
 
 def captions(collection, n: int) -> list[str]:

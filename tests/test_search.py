@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import hgr
-from hgr.collection import Collection
 from hgr.evaluate import graph_lookup
 from hgr.inputs import collection_inputs
 from hgr.search import Searcher, index_cache_path
@@ -16,14 +15,10 @@ from tests import synthetic
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    collection = Collection.open(synthetic.build(tmp_path_factory.mktemp("search") / "coll", n_train=150, n_val=50))
-    return collection, synthetic.untrained_checkpoint(collection)
+    return synthetic.searcher_world(tmp_path_factory.mktemp("search"))
 
 
-def make(world, **kw) -> Searcher:
-    collection, ckpt = world
-    return Searcher(ckpt, collection_inputs(collection, ckpt.config), collection.video_ids,
-                    graph_lookup(collection.role_graphs), batch_size=64, **kw)
+make = synthetic.searcher          # (world, video_ids=None, checkpoint=None, **Searcher's kw)
 
 
 def test_search_is_exact_against_the_forward_pass(world):

@@ -19,14 +19,10 @@ from tests import synthetic
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    collection = Collection.open(synthetic.build(tmp_path_factory.mktemp("store") / "coll", n_train=150, n_val=50))
-    return collection, synthetic.untrained_checkpoint(collection)
+    return synthetic.searcher_world(tmp_path_factory.mktemp("store"))
 
 
-def make(world, video_ids=None, **kw) -> Searcher:
-    collection, ckpt = world
-    return Searcher(ckpt, collection_inputs(collection, ckpt.config), video_ids or collection.video_ids,
-                    graph_lookup(collection.role_graphs), batch_size=64, **kw)
+make = synthetic.searcher          # (world, video_ids=None, checkpoint=None, **Searcher's kw)
 
 
 def captions(collection, n: int = 6) -> list[str]:
