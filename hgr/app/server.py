@@ -53,7 +53,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                      f"from {HALF_FRAMES_FROM:,} videos)")
     how.add_argument("--vector-db", help="where two-stage search takes its candidates: milvus://HOST:PORT (a Milvus "
                      "server or cluster) or a Milvus Lite path ending in .db, e.g. COLLECTION/cache/first-stage.db "
-                     "(default: FAISS in this process; see docs/scale.md)")
+                     "(default: the key index in this process; see docs/scale.md)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

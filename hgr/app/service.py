@@ -52,7 +52,7 @@ class AppConfig:
     pool: int | None = None          # two-stage candidates (None: measured on the collection's captions)
     storage: str = "auto"            # frame embeddings: float32, float16, bfloat16, or auto (see frame_storage)
     familiarity: FamiliarityConfig = field(default_factory=FamiliarityConfig)  # when inputs get a caveat
-    vector_db: str | None = None     # two-stage candidates: None FAISS, or Milvus (milvus://HOST:PORT, a Lite .db)
+    vector_db: str | None = None     # two-stage candidates: None here, or Milvus (milvus://HOST:PORT, a Lite .db)
 
 
 @dataclass

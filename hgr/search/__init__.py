@@ -5,11 +5,12 @@
 
 The files follow the data flow: cache.py (the encoded sides kept beside the collection) -> exact.py (every video
 against every caption by the fused score, Eq. 13, in bounded chunks) -> keys.py (first-stage keys: Eq. 13 with the
-frame attention of Eq. 12 made uniform, and their FAISS index) -> first_stage.py (where two-stage search takes its
-candidates: that FAISS index, or a Milvus collection of the keys) -> searcher.py (`Searcher`: encode, score, two-stage
-search) -> calibration.py (the two-stage pool sized from recall against exact ranking) -> planning.py (exact or
-two-stage for a collection, `frame_storage`: the dtype its frame embeddings are kept in, `uses_frame_store`: in RAM
-or in store.py's memory-mapped frame store on disk, from which search reads only the videos it scores).
+frame attention of Eq. 12 made uniform, and the index over them: FAISS, or a float16 scan from 50,000 videos) ->
+first_stage.py (where two-stage search takes its candidates: that index, or a Milvus collection of the keys) ->
+searcher.py (`Searcher`: encode, score, two-stage search) -> calibration.py (the two-stage pool sized from recall
+against exact ranking) -> planning.py (exact or two-stage for a collection, `frame_storage`: the dtype its frame
+embeddings are kept in, `uses_frame_store`: in RAM or in store.py's memory-mapped frame store on disk, from which
+search reads only the videos it scores).
 """
 from hgr.search.cache import index_cache_path, read_cache, write_cache
 from hgr.search.calibration import POOLS, choose_pool

@@ -1,5 +1,6 @@
-"""The first stage of two-stage search behind one seam (issue 18, item 2): the candidate pool comes from FAISS in
-this process (the default, `keys.key_index_of`) or from a Milvus collection of the same first-stage keys.
+"""The first stage of two-stage search behind one seam (issue 18, item 2): the candidate pool comes from the key index
+in this process (the default, `keys.key_index_of`: FAISS, or a float16 key scan from 50,000 videos) or from a
+Milvus collection of the same first-stage keys.
 
     Searcher(..., vector_db="milvus://HOST:PORT")                  # a Milvus server or cluster
     Searcher(..., vector_db="COLLECTION/cache/first-stage.db")     # Milvus Lite, embedded, one local folder
@@ -12,7 +13,7 @@ entity per video: `row` (INT64 primary key: the video's row in the Searcher) and
 other keys is never searched. It is built from `Searcher.first_stage_keys()` in row order, `INSERT_ROWS` at a time
 (float16 keys of a frame store widened one batch at a time), and a build that stopped part way resumes after the
 rows already there. The index and its search parameters follow the collection's size (`index_plan`); the pool is
-re-ranked exactly as with FAISS. docs/scale.md, section 3, says why, and what was tested only against Milvus Lite.
+re-ranked exactly as with the default. docs/scale.md, section 3, says why, and what was tested only against Milvus Lite.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 # entities inserted at once: 2,048 keys of 3 x 1,024 float32 are 25 MB, under Milvus's 64 MB limit on one insert,
 # and the float32 copy of a frame store's float16 keys never exceeds one batch
 INSERT_ROWS = 2048
-# collections at least this large get an IVF_FLAT index; below, FLAT (exact, like the FAISS first stage). A flat
+# collections at least this large get an IVF_FLAT index; below, FLAT (exact, like the default first stage). A flat
 # scan reads every key each query (12 KB a video in float32 at official dims: 600 MB a query at this size)
 IVF_FROM = 50_000
 # Milvus returns at most this many entities a search (its documented topk limit)
@@ -71,7 +72,7 @@ class IndexPlan:
 
 
 def index_plan(videos: int) -> IndexPlan:
-    """FLAT below `IVF_FROM` videos: exact, the same candidates as the FAISS first stage. From there IVF_FLAT (no
+    """FLAT below `IVF_FROM` videos: exact, the same candidates as the default first stage. From there IVF_FLAT (no
     compression, like FAISS's keys) with nlist = 4 sqrt(n) clusters, Milvus's documented starting point, and
     nprobe = nlist / 8: an eighth of the keys scanned per query, wide enough that a pool of a few thousand
     candidates is drawn from the clusters around the caption (the pool itself is calibrated against exact ranking
@@ -83,7 +84,7 @@ def index_plan(videos: int) -> IndexPlan:
 
 
 # ------------------------------------------------------------------------------------------------ the seam
-class FaissFirstStage:
+class LocalFirstStage:
     """The default first stage, in this process over every key (`keys.key_index_of`): a FAISS flat index, or from
     `HALF_KEYS_FROM` videos (and on a GPU) a scan of the keys in torch."""
 
@@ -100,9 +101,10 @@ class FaissFirstStage:
 
 
 def first_stage_for(vector_db: str | Path | None):
-    """The first stage `--vector-db` names: FAISS when None (or empty), else Milvus at that URI or Lite path."""
+    """The first stage `--vector-db` names: the key index in this process when None (or empty), else Milvus at
+    that URI or Lite path."""
     if vector_db is None or str(vector_db) == "":
-        return FaissFirstStage()
+        return LocalFirstStage()
     return MilvusFirstStage(vector_db)
 
 

@@ -63,8 +63,8 @@ class Searcher:
         `store`: 'memory' keeps the encoded side in RAM; 'disk' in the memory-mapped frame store beside `cache`
         (`hgr.search.store`), RAM then holding the first-stage keys and the videos being scored; 'auto' (default)
         uses the store from `planning.DISK_FROM` videos when there is a cache path (`planning.uses_frame_store`).
-        `vector_db`: where two-stage search finds its candidates (`hgr.search.first_stage`): None for FAISS in this
-        process, milvus://HOST:PORT for a Milvus server or cluster, or a Milvus Lite path ending in .db.
+        `vector_db`: where two-stage search finds its candidates (`hgr.search.first_stage`): None for the key index
+        in this process, milvus://HOST:PORT for a Milvus server or cluster, or a Milvus Lite path ending in .db.
         """
         self.checkpoint = checkpoint
         self.model = checkpoint.model
@@ -78,7 +78,7 @@ class Searcher:
         self.on_disk = uses_frame_store(len(self.video_ids), store, self.cache is not None, storage)
         self._store: FrameStore | None = None
         self._index: VideoIndex | None = None
-        self.first_stage = first_stage_for(vector_db)  # FAISS, or Milvus (`hgr.search.first_stage`)
+        self.first_stage = first_stage_for(vector_db)  # in this process, or Milvus (`hgr.search.first_stage`)
         self._key_index = None                         # the first stage's index over the keys, built on first use
         self._buffers: dict[str, torch.Tensor] = {}    # reused by `_gather`
         self._gather_lock = threading.Lock()
@@ -242,7 +242,7 @@ class Searcher:
         self._key_index = None
 
     def key_index(self):
-        """The first stage's index over every video's first-stage keys (FAISS: `keys.key_index_of`; or a Milvus
+        """The first stage's index over every video's first-stage keys (`keys.key_index_of` in this process; or a Milvus
         collection of them), built on first use."""
         if self._key_index is None:
             self._key_index = self.first_stage.build(self)
@@ -297,7 +297,7 @@ class Searcher:
 
         `graph`: the sentence's role graph (official JSON) when the caller has it already, else looked up (parsed).
         Exact over every video by default; with `pool`, two-stage: the `pool` videos whose first-stage keys best
-        match the caption (FAISS or Milvus: `vector_db`), re-ranked by the exact fused score.
+        match the caption (in this process or Milvus: `vector_db`), re-ranked by the exact fused score.
         """
         encoded = self.encode_captions([sentence], graphs=None if graph is None else [graph])
         if pool is None or pool >= len(self.video_ids):
