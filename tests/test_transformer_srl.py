@@ -11,7 +11,7 @@ import torch
 
 from hgr.errors import ParseError
 from hgr.parsing import parse, parse_many, parser_id, parser_mismatch
-from hgr.parsing.conll import GoldPredicate, GoldSentence
+from hgr.parsing.conll import GoldPredicate, GoldSentence, read_conll
 from hgr.parsing.transformer_srl import (
     ENCODER_SHA256,
     MAX_PIECES,
@@ -241,3 +241,43 @@ def test_sentences_outside_a_collection_are_parsed_by_its_recorded_parser():
     spacy_graph = graph_lookup({}, parser_id("spacy"))(sentence)
     assert spacy_graph == parse(sentence, backend="spacy").to_json() != parse(sentence).to_json()
     assert graph_lookup({sentence: ["cached"]}, parser_id("spacy"))(sentence) == ["cached"]
+
+
+GOLD = """#begin document (test); part 000
+test 0 0 A DT (TOP(S(NP* - - (ARG0* (ARG0*
+test 0 1 chef NN *) - - *) *)
+test 0 2 slices VBZ (VP* slice slice.01 (V*) *
+test 0 3 onions NNS (NP*) - - (ARG1*) *
+test 0 4 and CC * - - * *
+test 0 5 smiles VBZ * smile smile.01 * (V*)
+test 0 6 . . *)) - - * *
+
+#end document
+"""
+
+
+def test_training_goes_on_from_a_weights_file(tmp_path):
+    """`srl-train --init`: the file's layers, heads and tags are where training starts (at a learning rate of 0 they
+    come out unchanged, with the file they came from recorded); with a dev set, an epoch that does not beat the
+    file's dev F1 writes nothing."""
+    from hgr.parsing.transformer_srl import DEFAULT_TRANSFORMER_WEIGHTS
+    from hgr.parsing.transformer_train import TransformerTrainConfig, train
+
+    gold = tmp_path / "tiny.gold_conll"
+    gold.write_text(GOLD)
+    assert [len(s.predicates) for s in read_conll(gold)] == [2]
+    frozen = TransformerTrainConfig(epochs=1, batch_size=1, encoder_lr=0.0, head_lr=0.0, warmup=0.0)
+    out = tmp_path / "more.pt"
+    train(gold, out, frozen, init=DEFAULT_TRANSFORMER_WEIGHTS, device="cpu", log=lambda *_: None)
+    start = torch.load(DEFAULT_TRANSFORMER_WEIGHTS, weights_only=True)
+    went_on = torch.load(out, weights_only=True)
+    assert went_on["init"] == str(DEFAULT_TRANSFORMER_WEIGHTS) and went_on["config"] == start["config"]
+    assert went_on["weights"].keys() == start["weights"].keys()
+    assert all(torch.equal(went_on["weights"][k], start["weights"][k]) for k in start["weights"])
+
+    logged = []
+    unchanged = tmp_path / "unchanged.pt"
+    backend = train(gold, unchanged, frozen, dev_path=gold, init=DEFAULT_TRANSFORMER_WEIGHTS, device="cpu",
+                    log=logged.append)
+    assert not unchanged.exists() and any("nothing written" in line for line in logged)
+    assert backend.predict([["a", "chef", "slices", "onions"]])[0]["verbs"][0]["verb"] == "slices"

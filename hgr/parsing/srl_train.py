@@ -124,6 +124,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predicate-layers", type=int, default=None,
                         help="transformer: top encoder layers run again per predicate, its pieces marked")
     parser.add_argument("--device", default="auto", help="transformer: auto (a GPU if any), cpu, cuda")
+    parser.add_argument("--init", help="transformer: go on training from this weights file (its layers, heads and "
+                        "tags; with --dev an epoch is saved only if it beats the file's dev F1)")
+    parser.add_argument("--seed", type=int, default=None, help="transformer: random seed (default 0)")
+    parser.add_argument("--encoder-lr", type=float, default=None, help="transformer: peak learning rate of the "
+                        "tuned encoder layers (default 5e-5; the heads get 20 times it)")
     parser.add_argument("--iterations", type=int, default=TrainConfig.iterations, help="spacy: L-BFGS iterations")
     parser.add_argument("--l2", type=float, default=TrainConfig.l2, help="spacy: L2 penalty")
     parser.add_argument("--buckets", type=int, default=TrainConfig.n_buckets, help="spacy: hashed feature rows")
@@ -149,11 +154,16 @@ def _main_transformer(args: argparse.Namespace) -> int:
     from hgr.parsing.srl_eval import evaluate, format_report
     from hgr.parsing.transformer_srl import DEFAULT_TRANSFORMER_WEIGHTS, TaggerConfig
     out = args.out or str(DEFAULT_TRANSFORMER_WEIGHTS)
-    cfg = tt.TransformerTrainConfig(**({"epochs": args.epochs} if args.epochs else {}))
+    given = {"epochs": args.epochs, "seed": args.seed, "encoder_lr": args.encoder_lr,
+             "head_lr": args.encoder_lr and 20 * args.encoder_lr}
+    cfg = tt.TransformerTrainConfig(**{k: v for k, v in given.items() if v is not None})
     given = {"tuned_layers": args.tuned_layers, "predicate_layers": args.predicate_layers}
+    if args.init and any(v is not None for v in given.values()):
+        from hgr.errors import ParseError
+        raise ParseError("--tuned-layers and --predicate-layers come from the --init file; leave them out")
     tagger = TaggerConfig(**{k: v for k, v in given.items() if v is not None})
     t0 = time.time()
-    backend = tt.train(args.train, out, cfg, tagger, dev_path=args.dev, device=args.device)
+    backend = tt.train(args.train, out, cfg, tagger, dev_path=args.dev, device=args.device, init=args.init)
     print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB) in {(time.time() - t0) / 60:.1f} min")
     if args.dev:
         print(format_report(evaluate(args.dev, backend)))

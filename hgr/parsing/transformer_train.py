@@ -135,7 +135,8 @@ def dev_f1(backend: TransformerSRL, dev: list[GoldSentence]) -> tuple[float, flo
 
 
 def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, tagger: TaggerConfig | None = None,
-          dev_path: str | Path | None = None, device: str = "auto", log=print) -> TransformerSRL:
+          dev_path: str | Path | None = None, device: str = "auto", init: str | Path | None = None,
+          log=print) -> TransformerSRL:
     from tqdm import tqdm
 
     from hgr.checkpoint import resolve_device
@@ -146,12 +147,16 @@ def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, 
     device = resolve_device(device)
     sentences = [s for s in read_conll(train_path) if 0 < len(s.words) <= cfg.max_words]
     dev = read_conll(dev_path) if dev_path else []
-    tags = role_tags(sentences, cfg.min_role_count)
+    if init:                                   # go on from a tagger file: its layers, heads and tags
+        model, tokenizer = _initial_tagger(init, device)
+        tags = model.cfg.tags
+    else:
+        tags = role_tags(sentences, cfg.min_role_count)
+        encoder, tokenizer = load_encoder()
+        model = SRLTagger(encoder, TaggerConfig(**{**(tagger.__dict__ if tagger else {}), "tags": tags})).to(device)
     tag_id = {t: i for i, t in enumerate(tags)}
-    log(f"{len(sentences)} training sentences, {len(tags)} tags, device {device}")
-
-    encoder, tokenizer = load_encoder()
-    model = SRLTagger(encoder, TaggerConfig(**{**(tagger.__dict__ if tagger else {}), "tags": tags})).to(device)
+    log(f"{len(sentences)} training sentences, {len(tags)} tags, device {device}"
+        + (f", starting from {init}" if init else ""))
     tuned = tuple(model.tuned_prefixes())
     encoder_params, head_params = [], []
     for name, param in model.named_parameters():
@@ -168,6 +173,11 @@ def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     backend = TransformerSRL(model, tokenizer, device)
     best, t0 = -1.0, time.time()
+    if init and dev:                           # the file it starts from is the bar an epoch must pass to be saved
+        written, captions = dev_f1(backend, dev)
+        best = (written + captions) / 2
+        log(f"start: dev F1 {written:.2f} as written, {captions:.2f} caption form")
+    start = {"init": str(init), "seed": cfg.seed} if init else {}
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         seen = [caption_form(s) if rng.random() < cfg.caption_form else s for s in sentences]
@@ -189,8 +199,17 @@ def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, 
                 f"({minutes:.1f} min)")
             if (written + captions) / 2 > best:
                 best = (written + captions) / 2
-                save_tagger(model, out, {"version": f"{Path(out).name} epoch {epoch}", "epoch": epoch})
+                save_tagger(model, out, {"version": f"{Path(out).name} epoch {epoch}", "epoch": epoch, **start})
         else:
             log(f"epoch {epoch}: loss {total / k:.4f} ({minutes:.1f} min)")
-            save_tagger(model, out, {"version": f"{Path(out).name} epoch {epoch}", "epoch": epoch})
+            save_tagger(model, out, {"version": f"{Path(out).name} epoch {epoch}", "epoch": epoch, **start})
+    if not Path(out).exists():
+        log(f"no epoch beat the dev F1 of {init}: nothing written to {out}")
+        return TransformerSRL.load(init, device=str(device))
     return TransformerSRL.load(out, device=str(device))
+
+
+def _initial_tagger(path: str | Path, device: torch.device) -> tuple[SRLTagger, object]:
+    """The model a tagger file holds, widened to float32 for training."""
+    backend = TransformerSRL.load(path, device="cpu")
+    return backend.model.float().to(device), backend.tokenizer
