@@ -292,3 +292,18 @@ def test_a_crowded_graph_row_alternates_its_labels_between_two_lines_and_cuts_th
     assert all(len(t.removeprefix("<br>")) == width and t.endswith("…") for t in entity["text"])
     assert all(" ".join(n["words"]) in h for n, h in zip(nodes[2:], entity["hovertext"]))
     assert row_labels(nodes[2:4]) == ["the very long argumen…"] * 2                        # few: one line, 22
+
+
+def test_the_page_header_shows_the_parser_warning(views):
+    """The warning `hgr serve` prints at start-up is on the page too, under the header, escaped; none when the
+    model's captions and queries share a parser."""
+    import copy
+
+    from hgr.app.ui import header_html
+
+    service = copy.copy(views.service)
+    service.__dict__["parser_warning"] = "the model's training captions: parsed by <spacy-rules-0>"
+    page = header_html(service)
+    assert "class='caveat'" in page and "parsed by &lt;spacy-rules-0&gt;" in page
+    service.__dict__["parser_warning"] = None
+    assert "caveat" not in header_html(service)

@@ -13,7 +13,7 @@ import gradio as gr
 
 from hgr.app import api, viz
 from hgr.app.service import UPLOAD_EXTENSIONS, DemoService
-from hgr.app.views import Views, about_markdown, kept_on_error
+from hgr.app.views import Views, about_markdown, caveat_html, kept_on_error
 from hgr.app.why import EDITS
 from hgr.model import LEVELS
 
@@ -105,7 +105,8 @@ def header_html(service: DemoService) -> str:
     return (f"<div id='hgr-header'><h1>Why does this video match this sentence?</h1>"
             f"<p>Hierarchical Graph Reasoning (Chen et al., CVPR 2020) on <b>{html.escape(c.name)}</b>: "
             f"{len(service.video_ids):,} videos, {len(service.sentences):,} captions, {html.escape(extractor)} "
-            f"features, model {html.escape(str(model))}.</p><p>Levels: {legend}</p></div>")
+            f"features, model {html.escape(str(model))}.</p><p>Levels: {legend}</p>"
+            f"{caveat_html({'caveat': service.parser_warning})}</div>")
 
 
 MAX_VIDEO_CHOICES = 2000      # a video dropdown's listed ids: every one travels to the browser with the page
