@@ -147,13 +147,23 @@ class SRLTagger(nn.Module):
             hidden = layer(hidden, attention_mask=mask)
         return self._at_words(hidden, first)                                 # [P, W, H]
 
-    def argument_logits(self, states: SentenceStates, sentence: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
-        """One row per predicate: its sentence [P] and word index [P] -> tag scores [P, W, T]."""
+    def argument_logits(self, states: SentenceStates, sentence: torch.Tensor, predicate: torch.Tensor,
+                        lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """One row per predicate: its sentence [P] and word index [P] -> tag scores [P, W, T].
+
+        `lengths` [P]: the words of each row's sentence. The BiLSTM then reads each row up to its own length, so a
+        sentence's tags do not depend on the longer sentences batched with it (the backward direction would
+        otherwise start from the padding); None: every row is read to the batch's width."""
         words = self.predicate_words(states, sentence, predicate)           # [P, W, H]
         verb = words[torch.arange(len(predicate), device=words.device), predicate]   # [P, H]
         is_verb = torch.arange(words.shape[1], device=words.device)[None, :] == predicate[:, None]  # [P, W]
         x = torch.cat([words, verb[:, None, :].expand_as(words), self.indicator(is_verb.long())], dim=-1)
-        out, _ = self.lstm(x)                                                # [P, W, 2 * lstm_hidden]
+        if lengths is not None and bool((lengths < x.shape[1]).any()):
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        else:
+            out, _ = self.lstm(x)                                            # [P, W, 2 * lstm_hidden]
         return self.tagger(self.dropout(out))                                # [P, W, T]
 
 
@@ -209,7 +219,8 @@ def viterbi(scores: np.ndarray, allowed: np.ndarray, start_ok: np.ndarray) -> li
 
 
 CORE_ROLES = frozenset(f"ARG{i}" for i in range(6))
-DECODING = "viterbi, unique core roles"     # part of parser_id: a change here changes the graphs of the same weights
+# part of parser_id: a change here changes the graphs of the same weights
+DECODING = "viterbi, unique core roles, rows read to their length"
 
 
 def unique_core_roles(tags: list[str], scores: np.ndarray, names: Sequence[str]) -> list[str]:
@@ -314,8 +325,9 @@ class TransformerSRL:
         sentence, predicate = is_predicate.nonzero(as_tuple=True)
         if len(sentence) == 0:
             return results
-        logp = torch.log_softmax(self.model.argument_logits(states, sentence.to(self.device),
-                                                            predicate.to(self.device)), -1).float().cpu().numpy()
+        lengths = torch.tensor([len(batch[b]) for b in sentence.tolist()])
+        logp = torch.log_softmax(self.model.argument_logits(states, sentence.to(self.device), predicate.to(self.device),
+                                                            lengths), -1).float().cpu().numpy()
         o = self.tags.index("O")
         for row, (b, p) in enumerate(zip(sentence.tolist(), predicate.tolist())):
             n = len(batch[b])

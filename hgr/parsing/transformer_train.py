@@ -120,7 +120,8 @@ def step_loss(model: SRLTagger, tokenizer, batch: list[GoldSentence], tag_id: di
         gold_t = torch.tensor(gold, device=device)                       # [P, W]
         rows = torch.tensor(sentence, device=device)
         gold_t[~mask[rows]] = -100                                        # words the encoder did not read
-        scores = model.argument_logits(states, rows, torch.tensor(predicate, device=device))   # [P, W, T]
+        lengths = torch.tensor([len(batch[b].words) for b in sentence])
+        scores = model.argument_logits(states, rows, torch.tensor(predicate, device=device), lengths)  # [P, W, T]
         loss = loss + nn.functional.cross_entropy(scores.flatten(0, 1), gold_t.flatten(), ignore_index=-100)
     return loss
 
