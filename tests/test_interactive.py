@@ -65,14 +65,16 @@ def test_compare_per_node_scores_add_up_to_the_levels(service):
 
 
 def _with_unlinked_entity(service) -> tuple[str, str]:
-    """A test caption whose graph has an action and an entity node linked to nothing, and that entity's id."""
+    """A test caption whose graph has an action, another entity and an entity node linked to nothing, and that
+    entity's id (with one entity, removing it leaves no entity mean to compare)."""
     graphs = service.collection.role_graphs
     for video in service.collection.split("test"):
         for caption in service.collection.captions[video]:
             nodes, edges = graphs[caption]
             linked = {a for _, a, _ in edges}
-            unlinked = [k for k, n in nodes.items() if n["role"] not in ("ROOT", "V") and k not in linked]
-            if unlinked and any(n["role"] == "V" for n in nodes.values()):
+            entities = [k for k, n in nodes.items() if n["role"] not in ("ROOT", "V")]
+            unlinked = [k for k in entities if k not in linked]
+            if unlinked and len(entities) > 1 and any(n["role"] == "V" for n in nodes.values()):
                 return caption, unlinked[0]
     pytest.fail("no test caption with an unlinked entity node")
 

@@ -78,9 +78,6 @@ def test_passive_keeps_roles():
     assert passive["ARG0"] in ("by a dog", "a dog")
 
 
-@pytest.mark.xfail(strict=True, reason="known error of the shipped transformer parser (EWT dev F1 69): the second "
-                   "verb's ARG0 is the lone word 'a'; tests/test_transformer_srl.py checks sharing on a sentence it "
-                   "gets right; passes once a retrained parser gets this one")
 def test_coordinated_verbs_share_their_subject():
     graph = parse("a man is slicing a tomato and putting it into a pot")
     assert [a.words for a in graph.actions] == [["slicing"], ["putting"]]
