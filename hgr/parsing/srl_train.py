@@ -154,9 +154,9 @@ def _main_transformer(args: argparse.Namespace) -> int:
     from hgr.parsing.srl_eval import evaluate, format_report
     from hgr.parsing.transformer_srl import DEFAULT_TRANSFORMER_WEIGHTS, TaggerConfig
     out = args.out or str(DEFAULT_TRANSFORMER_WEIGHTS)
-    given = {"epochs": args.epochs, "seed": args.seed, "encoder_lr": args.encoder_lr,
-             "head_lr": args.encoder_lr and 20 * args.encoder_lr}
-    cfg = tt.TransformerTrainConfig(**{k: v for k, v in given.items() if v is not None})
+    schedule = {"epochs": args.epochs, "seed": args.seed, "encoder_lr": args.encoder_lr,
+                "head_lr": args.encoder_lr and 20 * args.encoder_lr}
+    cfg = tt.TransformerTrainConfig(**{k: v for k, v in schedule.items() if v is not None})
     given = {"tuned_layers": args.tuned_layers, "predicate_layers": args.predicate_layers}
     if args.init and any(v is not None for v in given.values()):
         from hgr.errors import ParseError

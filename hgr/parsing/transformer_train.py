@@ -211,6 +211,6 @@ def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, 
 
 
 def _initial_tagger(path: str | Path, device: torch.device) -> tuple[SRLTagger, object]:
-    """The model a tagger file holds, widened to float32 for training."""
-    backend = TransformerSRL.load(path, device="cpu")
-    return backend.model.float().to(device), backend.tokenizer
+    """The model a tagger file holds (TransformerSRL.load widens its float16 weights to float32) and its tokenizer."""
+    backend = TransformerSRL.load(path, device=str(device))
+    return backend.model, backend.tokenizer
