@@ -4,6 +4,8 @@ a bad --vector-db value is a clear error, and `hgr search --vector-db` uses it. 
 module (each Searcher's keys get their own collection in it)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -20,11 +22,14 @@ from tests import synthetic
 
 pytest.importorskip("milvus_lite")
 HAVE_DEMO = DEMO_COLLECTION.exists() and DEMO_CHECKPOINT.exists()
+# HGR_TEST_MILVUS=milvus://HOST:PORT runs the same tests against that Milvus server instead of Milvus Lite
+# (docs/scale.md section 3 says how a local standalone server was run for them)
+SERVER = os.environ.get("HGR_TEST_MILVUS", "")
 
 
 @pytest.fixture(scope="module")
 def lite_db(tmp_path_factory):
-    return tmp_path_factory.mktemp("milvus") / "first-stage.db"
+    return SERVER or tmp_path_factory.mktemp("milvus") / "first-stage.db"
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +65,7 @@ def test_milvus_lite_and_faiss_give_the_same_top10_on_a_synthetic_collection(wor
     index = milvus.key_index()
     assert index.plan.index_type == "FLAT" and index.videos == len(collection.video_ids)
     assert first_stage.count(index.client, index.name) == len(collection.video_ids)
-    assert lite_db.is_dir()
+    assert SERVER or lite_db.is_dir()                                      # Lite keeps a folder there
 
 
 def test_float16_keys_from_a_frame_store_are_widened_and_give_the_same_top10(world, lite_db, tmp_path, monkeypatch):
@@ -182,12 +187,12 @@ def test_ivf_flat_is_built_from_ivf_from_videos_and_searched_with_its_nprobe(wor
     faiss, milvus = make(world, video_ids=videos), make(world, video_ids=videos, vector_db=lite_db)
     index = milvus.key_index()
     nlist = int(4 * 180 ** 0.5)
-    assert index.plan == first_stage.IndexPlan("IVF_FLAT", {"nlist": nlist}, {"nprobe": nlist // 8})
+    assert index.plan == first_stage.IndexPlan("IVF_FLAT", {"nlist": nlist}, {"nprobe": nlist // 2})
     described = index.client.describe_index(index.name, index_name=first_stage.VECTOR_FIELD)
     built_with = described.get("params") or described                    # Lite nests them, a server flattens
     assert described["index_type"] == "IVF_FLAT" and int(built_with["nlist"]) == nlist, described
     text = faiss.encode_captions(captions(collection, 1)).text
-    scanned = milvus.candidates(text, 30).tolist()                         # an eighth of the clusters scanned
+    scanned = milvus.candidates(text, 30).tolist()                         # half of the clusters scanned
     assert len(scanned) == len(set(scanned)) and set(scanned) <= set(range(180))
     # every cluster probed: exact, so the search parameters reach the index (the default nprobe would not be)
     milvus._key_index = dataclasses.replace(index, plan=dataclasses.replace(index.plan, search={"nprobe": nlist}))
@@ -195,9 +200,11 @@ def test_ivf_flat_is_built_from_ivf_from_videos_and_searched_with_its_nprobe(wor
 
 
 def test_an_index_plan_by_size():
+    # FLAT through the sizes measured (IVF_FLAT lost the true top 10 at 100,000 and 200,000 videos)
+    assert first_stage.index_plan(300_000).index_type == "FLAT"
     assert first_stage.index_plan(first_stage.IVF_FROM - 1).index_type == "FLAT"
-    plan = first_stage.index_plan(200_000)
-    assert plan.index_type == "IVF_FLAT" and plan.build == {"nlist": 1788} and plan.search == {"nprobe": 223}
+    plan = first_stage.index_plan(4_000_000)
+    assert plan.index_type == "IVF_FLAT" and plan.build == {"nlist": 8000} and plan.search == {"nprobe": 4000}
 
 
 @pytest.mark.skipif(not HAVE_DEMO, reason="no embedded demo")

@@ -41,8 +41,13 @@ if TYPE_CHECKING:
 # and the float32 copy of a frame store's float16 keys never exceeds one batch
 INSERT_ROWS = 2048
 # collections at least this large get an IVF_FLAT index; below, FLAT (exact, like the default first stage). A flat
-# scan reads every key each query (12 KB a video in float32 at official dims: 600 MB a query at this size)
-IVF_FROM = 50_000
+# scan reads every key each query (12 KB a video in float32 at official dims: 2.4 GB a query at 200,000 videos).
+# Measured (benchmarks/ivf_recall.py, docs/scale.md section 3): at 100,000 and 200,000 videos IVF_FLAT with
+# nlist = 4 sqrt(n) keeps the true top 10 in the pool for 0.72 of them at nprobe = nlist / 8 and 0.91 at nlist / 2;
+# only every list probed (a flat scan) reaches 0.99. A caption's key mixes concepts that no one video cluster holds,
+# so its neighbours are spread over many lists. So FLAT up to a million videos (12 GB of keys read a query, spread
+# over a cluster's query nodes); past it a flat scan is no longer affordable and IVF_FLAT is the fallback
+IVF_FROM = 1_000_000
 # Milvus returns at most this many entities a search (its documented topk limit)
 MAX_CANDIDATES = 16_384
 # seconds to wait for a Milvus server before reporting it unreachable
@@ -72,15 +77,16 @@ class IndexPlan:
 
 
 def index_plan(videos: int) -> IndexPlan:
-    """FLAT below `IVF_FROM` videos: exact, the same candidates as the default first stage. From there IVF_FLAT (no
+    """FLAT below `IVF_FROM` videos: exact, the same candidates as the default first stage (IVF_FLAT lost the true
+    top 10 at 100,000 and 200,000 videos unless every list was probed: see `IVF_FROM`). From there IVF_FLAT (no
     compression, like FAISS's keys) with nlist = 4 sqrt(n) clusters, Milvus's documented starting point, and
-    nprobe = nlist / 8: an eighth of the keys scanned per query, wide enough that a pool of a few thousand
-    candidates is drawn from the clusters around the caption (the pool itself is calibrated against exact ranking
-    through this first stage, `Searcher.choose_pool`, so what IVF misses shows as a larger pool, never silently)."""
+    nprobe = nlist / 2, the widest setting that still skips lists; untested at that size. The pool is calibrated
+    against exact ranking through this first stage (`Searcher.choose_pool`), and a first stage that never reaches
+    0.99 makes the collection searched exactly, said on the start-up line (`planning.calibrated`), never silently."""
     if videos < IVF_FROM:
         return IndexPlan("FLAT", {}, {})
     nlist = int(4 * math.sqrt(videos))
-    return IndexPlan("IVF_FLAT", {"nlist": nlist}, {"nprobe": max(1, nlist // 8)})
+    return IndexPlan("IVF_FLAT", {"nlist": nlist}, {"nprobe": max(1, nlist // 2)})
 
 
 # ------------------------------------------------------------------------------------------------ the seam
@@ -163,6 +169,10 @@ class MilvusFirstStage:
             client.drop_collection(name)                                     # not this layout: made again
         if not client.has_collection(name):
             _create(client, name, dim)
+        # indexed and loaded before anything is counted or inserted: a Milvus server answers a query (the counts
+        # that decide whether to resume) only on a loaded collection, and loads only an indexed one (Milvus Lite
+        # asks for neither). A loaded collection takes inserts; Milvus indexes each segment as it seals
+        _index_and_load(client, name, plan)
         present = count(client, name)
         if present < videos:
             resumed = complete_prefix(client, name, present)
@@ -176,15 +186,6 @@ class MilvusFirstStage:
             raise HGRError(f"Milvus collection {name} at {self.where} holds {present:,} entities for {videos:,} "
                            f"videos (written by something else?): drop it (MilvusClient.drop_collection) and "
                            "search again to rebuild it")
-        if not client.list_indexes(name, field_name=VECTOR_FIELD):
-            index_params = client.prepare_index_params()
-            # build parameters flattened (Milvus's documented form, what pymilvus 3 sends a server) and again as
-            # the older JSON "params" entry: Milvus Lite 3.2.2 reads only that one (flattened ones are dropped
-            # there, nlist falling back to 128)
-            index_params.add_index(field_name=VECTOR_FIELD, index_type=plan.index_type, metric_type="IP",
-                                   params={**plan.build, "params": plan.build} if plan.build else {})
-            client.create_index(name, index_params)
-        client.load_collection(name)
         return MilvusKeys(client, name, videos, plan, self.where)
 
     # ------------------------------------------------------------------------------------------ searching
@@ -196,7 +197,9 @@ class MilvusFirstStage:
         hits = index.client.search(index.name, data=[query[0].float().cpu().numpy()], anns_field=VECTOR_FIELD,
                                    limit=k, search_params={"metric_type": "IP", "params": index.plan.search},
                                    output_fields=[])[0]
-        rows = [hit[ID_FIELD] for hit in hits]                               # best first (IP: highest)
+        # best first (IP: highest). The primary key comes back under its field name from Milvus Lite and newer
+        # servers, under "id" from servers that do not send its name (Milvus 2.3)
+        rows = [hit[ID_FIELD] if ID_FIELD in hit else hit["id"] for hit in hits]
         return torch.tensor(rows, dtype=torch.int64, device=device)
 
     def describe(self, index: MilvusKeys) -> str:
@@ -258,7 +261,7 @@ def collection_name(searcher: Searcher) -> str:
 
 def _create(client, name: str, dim: int) -> None:
     """The collection's schema, Milvus's way: an INT64 primary key we assign (the Searcher's row, so a resumed
-    build knows what is there) and a FLOAT_VECTOR; no dynamic fields. Indexed after the rows are in."""
+    build knows what is there) and a FLOAT_VECTOR; no dynamic fields. Indexed and loaded next (`_index_and_load`)."""
     from pymilvus import DataType, MilvusClient
 
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False,
@@ -266,6 +269,20 @@ def _create(client, name: str, dim: int) -> None:
     schema.add_field(field_name=ID_FIELD, datatype=DataType.INT64, is_primary=True)
     schema.add_field(field_name=VECTOR_FIELD, datatype=DataType.FLOAT_VECTOR, dim=dim)
     client.create_collection(name, schema=schema, consistency_level=CONSISTENCY)
+
+
+def _index_and_load(client, name: str, plan: IndexPlan) -> None:
+    """The vector index of `plan` made if the collection has none yet, then the collection loaded (a no-op when
+    it is)."""
+    if not client.list_indexes(name, field_name=VECTOR_FIELD):
+        index_params = client.prepare_index_params()
+        # build parameters flattened (Milvus's documented form, what pymilvus 3 sends a server) and again as the
+        # older JSON "params" entry: Milvus Lite 3.2.2 reads only that one (flattened ones are dropped there, nlist
+        # falling back to 128)
+        index_params.add_index(field_name=VECTOR_FIELD, index_type=plan.index_type, metric_type="IP",
+                               params={**plan.build, "params": plan.build} if plan.build else {})
+        client.create_index(name, index_params)
+    client.load_collection(name)
 
 
 def _dim_of(client, name: str) -> int | None:
