@@ -20,6 +20,8 @@ RSS at the fork, so it is in the JSON only) is that process's alone:
              pool = `choose_pool` on separate calibration queries; latency p50/p95 warm (second pass over the
              queries) and cold; recall@10 against exact; peak RSS (ru_maxrss and VmHWM) of the searching process
   milvus     the same with the Milvus Lite first stage (hgr/search/first_stage.py), when it is there
+  server     (--vector-db milvus://HOST:PORT) the same with a Milvus server's first stage; its collection is dropped
+             after the row, and the server's own RSS (a local process named milvus) is reported beside
   in-RAM     today's design as the baseline, where it fits in memory: every video's encoded side held in RAM
   int8       (--int8, smallest size) the store with int8 frames: bytes, recall@10 of its exact and two-stage rankings
              against the float16 exact ranking
@@ -141,6 +143,21 @@ def peak_rss_mb() -> dict:
     return out
 
 
+def server_rss_mb(kind: str) -> dict:
+    """RSS and peak RSS of a local Milvus server process (for the server row; {} when there is none here)."""
+    if kind != "server":
+        return {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "milvus":
+                status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines())
+                return {"server_rss_mb": int(status["VmRSS"].split()[0]) / 1024,
+                        "server_hwm_mb": int(status["VmHWM"].split()[0]) / 1024}
+        except (OSError, KeyError, ValueError):
+            continue
+    return {}
+
+
 def drop_caches() -> bool:
     try:
         os.sync()
@@ -168,10 +185,17 @@ def run_exact(args) -> dict:
     return {"exact_s": seconds, "exact_ms_per_query": seconds * 1000 / fused.shape[1], **peak_rss_mb()}
 
 
-def first_stage(searcher: Searcher, kind: str, workdir: Path):
+def first_stage(searcher: Searcher, kind: str, workdir: Path, vector_db: str | None = None):
     """Set `searcher`'s first stage to `kind`; returns a note on it."""
     if kind == "faiss":                             # the default first stage: FAISS, or from 50,000 videos a key scan
         return searcher.first_stage.describe(searcher.key_index())
+    if kind == "server":                            # a Milvus server: its collection is dropped when this row ends
+        import atexit
+
+        searcher.use_vector_db(vector_db)
+        index = searcher.key_index()
+        atexit.register(index.client.drop_collection, index.name)
+        return searcher.first_stage.describe(index)
     from hgr.search import first_stage as milvus  # helper-milvus's module
     return milvus.use_in_benchmark(searcher, workdir)
 
@@ -192,7 +216,7 @@ def run_search(args) -> dict:
     fused = torch.from_numpy(np.load(args.exact, mmap_mode="r")[:args.n].copy())   # [n, Q]: the first n videos
     cal, timed = args.calibration_queries, args.queries
     start = time.perf_counter()
-    note = first_stage(searcher, args.first_stage, Path(args.store).parent)
+    note = first_stage(searcher, args.first_stage, Path(args.store).parent, args.vector_db)
     key_index_s = time.perf_counter() - start
     after_keys = peak_rss_mb()
     with torch.no_grad():
@@ -200,7 +224,7 @@ def run_search(args) -> dict:
             pool, curve = args.pool, None
         else:
             pool, curve = searcher.choose_pool(batch(queries(args.seed, cal, 0)), fused=fused[:, :cal])
-        capped = args.first_stage == "milvus" and pool > MAX_CANDIDATES     # no calibrated pool reached 0.99
+        capped = args.first_stage != "faiss" and pool > MAX_CANDIDATES     # no calibrated pool reached 0.99
         pool = min(pool, MAX_CANDIDATES) if capped else pool
         qs = queries(args.seed, timed, cal)
         exact_top = [set(top_rows(fused[:, cal + j], 10).tolist()) for j in range(timed)]
@@ -240,7 +264,7 @@ def run_search(args) -> dict:
                "rerank_p50_ms": statistics.median(warm_ms) - statistics.median(first_ms),
                "recall10": float(np.mean(recalls)), "cold": cold,
                "rss_before_mb": before["VmRSS_mb"], "rss_after_key_index_mb": after_keys["VmRSS_mb"],
-               **peak_rss_mb()}
+               **peak_rss_mb(), **server_rss_mb(args.first_stage)}
         if cold_ms:
             out.update(cold_p50_ms=statistics.median(cold_ms), cold_p95_ms=float(np.percentile(cold_ms, 95)),
                        cold_recall10=float(np.mean(cold_recall)))
@@ -257,7 +281,8 @@ def child(args, *extra: str) -> dict:
     cmd = [sys.executable, __file__, "--n", str(args.n), "--seed", str(args.seed), "--threads",
            str(args.threads), "--queries", str(args.queries), "--calibration-queries", str(args.calibration_queries),
            "--cold", args.cold, "--cold-queries", str(args.cold_queries),
-           *(["--pool", str(args.pool)] if args.pool else []), *extra]
+           *(["--pool", str(args.pool)] if args.pool else []),
+           *(["--vector-db", args.vector_db] if args.vector_db else []), *extra]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:300]}
@@ -285,6 +310,8 @@ def print_row(name: str, r: dict) -> None:
              f"first stage built in {r['key_index_s']:.1f} s ({r['first_stage']})")
     if "exact_recall10" in r:
         text += f" | its exact ranking's recall@10 {r['exact_recall10']:.3f}"
+    if "server_hwm_mb" in r:
+        text += f" | server RSS {r['server_rss_mb']:.0f} MB (peak {r['server_hwm_mb']:.0f})"
     print(text)
 
 
@@ -350,7 +377,9 @@ def main() -> None:
     parser.add_argument("--cold", choices=["auto", "drop", "fresh"], default="auto",
                         help="cold queries: drop the page cache before each (root), or a fresh process's first touch")
     parser.add_argument("--cold-queries", type=int, default=5)
-    parser.add_argument("--first-stages", default="auto", help="faiss,milvus (auto: milvus too when it is there)")
+    parser.add_argument("--first-stages", default="auto",
+                        help="faiss,milvus,server (auto: milvus too when it is there, server with --vector-db)")
+    parser.add_argument("--vector-db", help="milvus://HOST:PORT of a Milvus server for the server row")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the in-RAM row")
     parser.add_argument("--int8", action="store_true", help="also an int8 store, at the smallest size")
     parser.add_argument("--workdir", default="/tmp/hgr-scale", help="where stores are written (and removed)")
@@ -384,6 +413,10 @@ def main() -> None:
             args.first_stages = "faiss,milvus"
         except ImportError:
             args.first_stages = "faiss"
+        if args.vector_db:
+            args.first_stages += ",server"
+    if "server" in args.first_stages.split(",") and not args.vector_db:
+        parser.error("the server row needs --vector-db milvus://HOST:PORT")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
