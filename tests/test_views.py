@@ -305,5 +305,6 @@ def test_the_page_header_shows_the_parser_warning(views):
     service.__dict__["parser_warning"] = "the model's training captions: parsed by <spacy-rules-0>"
     page = header_html(service)
     assert "class='caveat'" in page and "parsed by &lt;spacy-rules-0&gt;" in page
+    assert "⚠ The model's training captions" in page                     # a sentence, capitalised
     service.__dict__["parser_warning"] = None
     assert "caveat" not in header_html(service)

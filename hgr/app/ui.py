@@ -102,11 +102,12 @@ def header_html(service: DemoService) -> str:
     model = card.get("name") or (service.checkpoint.path.name if service.checkpoint.path else "checkpoint")
     legend = "".join(f"<span class='legend-chip' style='background:{viz.LEVEL_COLOURS[lv]}'>{lv}</span>"
                      for lv in LEVELS)
+    warning = service.parser_warning                               # a sentence on the page: capitalised
     return (f"<div id='hgr-header'><h1>Why does this video match this sentence?</h1>"
             f"<p>Hierarchical Graph Reasoning (Chen et al., CVPR 2020) on <b>{html.escape(c.name)}</b>: "
             f"{len(service.video_ids):,} videos, {len(service.sentences):,} captions, {html.escape(extractor)} "
             f"features, model {html.escape(str(model))}.</p><p>Levels: {legend}</p>"
-            f"{caveat_html({'caveat': service.parser_warning})}</div>")
+            f"{caveat_html({'caveat': warning and warning[0].upper() + warning[1:]})}</div>")
 
 
 MAX_VIDEO_CHOICES = 2000      # a video dropdown's listed ids: every one travels to the browser with the page
