@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.scale import CHUNK, concepts_of, noise_bank, queries, synthetic_part  # noqa: E402
-from benchmarks.search import batch  # noqa: E402
+from benchmarks.scale import queries, synthetic_videos  # noqa: E402
+from benchmarks.search import DIM, batch  # noqa: E402
 from hgr.model import HGR, preset  # noqa: E402
 from hgr.search.keys import caption_keys, video_keys  # noqa: E402
 
@@ -40,18 +40,17 @@ PROBE_FRACTIONS = (8, 4, 2, 1)          # nprobe = nlist / f
 
 def keys_and_truth(n: int, seed: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Video keys [n, 3D], caption keys [Q, 3D] and the exact fused scores [n, Q] of the synthetic collection."""
-    concepts, noise = concepts_of(seed), noise_bank(seed)
     model = HGR(preset("official", num_words=3)).eval()
     text = batch(queries(seed, count, 0))
-    keys, fused = np.empty((n, 3 * concepts.shape[1]), np.float32), np.empty((n, count), np.float32)
+    keys, fused = np.empty((n, 3 * DIM), np.float32), np.empty((n, count), np.float32)
+    first = 0
     with torch.no_grad():
-        for c, first in enumerate(range(0, n, CHUNK)):
-            part = synthetic_part(CHUNK, concepts, noise, torch.Generator().manual_seed(seed * 1_000_003 + c))
-            part = part[:min(CHUNK, n - first)]
+        for part in synthetic_videos(n, seed):
             for stats in (part.actions, part.entities):
                 stats.frames = stats.frames.half()                                 # as the frame store keeps them
             keys[first:first + len(part.event)] = video_keys(part).numpy()
             fused[first:first + len(part.event)] = model.score(part, text).fused.numpy()
+            first += len(part.event)
     return keys, caption_keys(text).numpy(), fused
 
 

@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,15 +90,21 @@ def synthetic_part(n: int, concepts: torch.Tensor, noise: torch.Tensor, gen: tor
     return VideoIndex(event, levels[0], levels[1])
 
 
-def build(path: Path, n: int, seed: int, storage: str) -> dict:
-    """Synthesize `n` videos straight into a frame store at `path`; the same videos for every storage."""
+def synthetic_videos(n: int, seed: int) -> Iterator[VideoIndex]:
+    """The first `n` videos of this seed's collection, `CHUNK` at a time (video i is the same at any size)."""
     concepts, noise = concepts_of(seed), noise_bank(seed)
-    start = time.perf_counter()
-    writer = StoreWriter(path, Layout(FRAMES, DIM, storage, key_dtype_for(n)), n, store_key(seed))
     for c, first in enumerate(range(0, n, CHUNK)):
         gen = torch.Generator().manual_seed(seed * 1_000_003 + c)
         part = synthetic_part(CHUNK, concepts, noise, gen)       # always a whole chunk: the same videos at any size
-        writer.append(part if first + CHUNK <= n else part[:n - first])
+        yield part if first + CHUNK <= n else part[:n - first]
+
+
+def build(path: Path, n: int, seed: int, storage: str) -> dict:
+    """Synthesize `n` videos straight into a frame store at `path`; the same videos for every storage."""
+    start = time.perf_counter()
+    writer = StoreWriter(path, Layout(FRAMES, DIM, storage, key_dtype_for(n)), n, store_key(seed))
+    for part in synthetic_videos(n, seed):
+        writer.append(part)
     store = writer.finish()
     seconds = time.perf_counter() - start
     size = sum(f.stat().st_size for f in path.iterdir())
