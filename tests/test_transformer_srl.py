@@ -181,8 +181,29 @@ def test_hand_written_role_swaps_get_different_agents():
     from role_swap import hand_pairs, score
     pairs = hand_pairs()
     assert len(pairs) >= 100
-    share, failures = score("transformer", pairs)
+    share, failures, core = score("transformer", pairs)
     assert share >= 0.95, failures[:5]
+    assert core >= share
+
+
+def test_core_role_criterion_separates_propbank_cotheme_frames_but_not_identical_ones():
+    """follow.01 labels the follower ARG1 and the one followed ARG2: a swap then keeps no ARG0 on either side but
+    fills the core roles the other way round, which the second criterion counts and the first does not."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from role_swap import core_roles_differ, swap_passes
+
+    from hgr.parsing.frames import build_role_graph
+
+    def graph(words, tags):
+        return build_role_graph(words.split(), [{"verb": "following", "tags": tags.split()}])
+
+    a = graph("a child is following a duck", "B-ARG1 I-ARG1 O B-V B-ARG2 I-ARG2")
+    b = graph("a duck is following a child", "B-ARG1 I-ARG1 O B-V B-ARG2 I-ARG2")
+    assert not swap_passes(a, b) and core_roles_differ(a, b)
+    assert not core_roles_differ(a, a)
+    none = graph("a duck is following a child", "O O O B-V O O")
+    assert not core_roles_differ(a, none)
 
 
 # ---- which parser made what -------------------------------------------------------------------------------------
