@@ -77,7 +77,7 @@ def rerank(page) -> None:
     page.locator("#search-btn").click()
     page.locator("#alignment").get_by_text("which frames each node").wait_for()
     page.locator("#edit-op input").click()
-    page.get_by_role("option", name="swap ARG0 ↔ ARG1 of an action").click()
+    page.get_by_role("option", name="swap the two participants of an action").click()
     page.wait_for_function("() => document.querySelector('#edit-target input').value.includes('↔')")
     page.locator("#rerank-btn").click()
     page.locator("#changes table").wait_for()

@@ -1,5 +1,6 @@
 """Editing a query's role graph by hand (the app's graph editor and `/search` with a graph): remove a node, swap the
-ARG0 and ARG1 of an action, relabel an edge, rewrite a node's words; and checking a graph a client sends.
+two participants of an action (ARG0 and ARG1, or ARG1 and ARG2), relabel an edge, rewrite a node's words; and
+checking a graph a client sends.
 
 The model reads the sentence (the event node's words) and each node's spans into it (`hgr.inputs.caption_inputs`);
 an entity's role embedding (Eq. 6) comes from the node's role. So relabelling an edge relabels its entity node too,
@@ -70,19 +71,32 @@ def _contiguous(node: RoleNode) -> list[int]:
     return spans
 
 
+SWAP_PAIRS = (("ARG0", "ARG1"), ("ARG1", "ARG2"))   # who does what to whom; PropBank's follow-type verbs
+# (follow.01, VerbNet 47.8 Cotheme) label the follower ARG1 and the one followed ARG2, so with no ARG0 those two trade
+
+
+def swap_roles(graph: RoleGraph, action: str) -> tuple[str, str] | None:
+    """The two roles of `action` that a swap exchanges: ARG0 and ARG1, else ARG1 and ARG2; None if neither pair."""
+    roles = {r for v, _, r in graph.edges if v == action}
+    return next((pair for pair in SWAP_PAIRS if set(pair) <= roles), None)
+
+
 def swap_arguments(graph: RoleGraph, action: str) -> RoleGraph:
-    """The ARG0 and ARG1 phrases of `action` exchanged in the sentence ('a dog chases a cat' -> 'a cat chases a
-    dog'): each node keeps its role and takes the other's words (a leading preposition stays in place, as in the
-    binary-selection 'switch roles' of `hgr.graph.role_swapped`)."""
+    """The two participants of `action` exchanged in the sentence ('a dog chases a cat' -> 'a cat chases a dog';
+    ARG0 and ARG1, or ARG1 and ARG2 where there is no ARG0, as in 'a child follows a duck'): each node keeps its
+    role and takes the other's words (a leading preposition stays in place, as in the binary-selection 'switch
+    roles' of `hgr.graph.role_swapped`)."""
     _node(graph, action, "action")
     args = {r: a for v, a, r in graph.edges if v == action}
-    if "ARG0" not in args or "ARG1" not in args:
-        raise ParseError(f"action {action!r} ({' '.join(graph.node(action).words)!r}) needs both an ARG0 and an "
-                         f"ARG1 to swap; it has {', '.join(sorted(args)) or 'no arguments'}")
-    first, second = sorted((args["ARG0"], args["ARG1"]), key=lambda n: min(graph.node(n).spans))
+    pair = swap_roles(graph, action)
+    if pair is None:
+        raise ParseError(f"action {action!r} ({' '.join(graph.node(action).words)!r}) needs two participants to "
+                         f"swap (an ARG0 and an ARG1, or an ARG1 and an ARG2); it has "
+                         f"{', '.join(sorted(args)) or 'no arguments'}")
+    first, second = sorted((args[pair[0]], args[pair[1]]), key=lambda n: min(graph.node(n).spans))
     a, b = _contiguous(graph.node(first)), _contiguous(graph.node(second))
     if a[-1] >= b[0]:
-        raise ParseError(f"the ARG0 and ARG1 of action {action!r} overlap, so they cannot trade places")
+        raise ParseError(f"the {pair[0]} and {pair[1]} of action {action!r} overlap, so they cannot trade places")
     value = graph.to_json()
     _, nodes = exchange_phrases(graph.words, value[0], first, second)     # the event node's words follow
     return RoleGraph.from_json([nodes, value[1]])
@@ -137,7 +151,8 @@ def describe_edit(graph: RoleGraph, edit: dict) -> str:
     if op == "remove":
         return f"removed {graph.node(edit['node']).level} '{words(edit['node'])}'"
     if op == "swap":
-        return f"swapped ARG0 and ARG1 of '{words(edit['action'])}'"
+        first, second = swap_roles(graph, edit["action"]) or ("ARG0", "ARG1")
+        return f"swapped {first} and {second} of '{words(edit['action'])}'"
     if op == "role":
         return f"'{words(edit['action'])}' → '{words(edit['entity'])}' relabelled {edit['role']}"
     return f"'{words(edit['node'])}' rewritten as '{edit['words']}'"

@@ -9,6 +9,7 @@ from hgr.graph import RoleGraph
 from hgr.graph_edit import (
     apply_edit,
     check_graph,
+    describe_edit,
     differing_nodes,
     remove_node,
     sentence_of,
@@ -49,8 +50,22 @@ def test_swap_exchanges_the_words_of_arg0_and_arg1_active_and_passive():
     assert sentence_of(swap_arguments(s, "1")) == "a cat is chased by a dog"              # its own inverse
 
 
+def test_swap_exchanges_arg1_and_arg2_where_propbank_gives_no_arg0():
+    """follow.01 labels the follower ARG1 and the one followed ARG2; a leading preposition stays with its place."""
+    g = _graph("a child is following a duck", {"ARG1": [0, 1], "ARG2": [4, 5]}, 3)
+    s = swap_arguments(g, "1")
+    assert sentence_of(s) == "a duck is following a child"
+    assert {n.role: " ".join(n.words) for n in s.nodes if n.level == "entity"} == {"ARG1": "a duck", "ARG2": "a child"}
+    _consistent(s)
+    c = _graph("a pedestrian circles around a jogger", {"ARG1": [0, 1], "ARG2": [3, 4, 5]}, 2)
+    assert sentence_of(swap_arguments(c, "1")) == "a jogger circles around a pedestrian"
+    assert describe_edit(c, {"op": "swap", "action": "1"}) == "swapped ARG1 and ARG2 of 'circles'"
+    both = _graph("a dog pushes a ball to a cat", {"ARG0": [0, 1], "ARG1": [3, 4], "ARG2": [5, 6, 7]}, 2)
+    assert sentence_of(swap_arguments(both, "1")) == "a ball pushes a dog to a cat"        # ARG0 and ARG1 first
+
+
 def test_swap_refuses_what_it_cannot_do():
-    with pytest.raises(ParseError, match="needs both an ARG0 and an ARG1"):
+    with pytest.raises(ParseError, match="needs two participants to swap"):
         swap_arguments(_graph("a dog is sleeping", {"ARG0": [0, 1]}, 3), "1")
     with pytest.raises(ParseError, match="not an action node"):
         swap_arguments(_graph("a dog chases a cat", {"ARG0": [0, 1], "ARG1": [3, 4]}, 2), "2")

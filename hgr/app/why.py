@@ -13,11 +13,12 @@ from hgr.app import viz
 from hgr.app.compare import CAPTIONS
 from hgr.errors import ParseError
 from hgr.graph import RoleGraph
+from hgr.graph_edit import swap_roles
 from hgr.model import LEVELS
 
 # ---------------------------------------------------------------------------------------------------- edits
 EDIT_HINT = "<p class='note'>Pick an edit and what it applies to, then Apply and re-rank.</p>"
-EDITS = {"remove": "remove a node", "swap": "swap ARG0 ↔ ARG1 of an action", "role": "change an edge's role",
+EDITS = {"remove": "remove a node", "swap": "swap the two participants of an action", "role": "change an edge's role",
          "words": "rewrite a node's words"}      # hgr.graph_edit's operations, as the editor names them
 
 
@@ -35,8 +36,10 @@ def edit_targets(role_graph: list, op: str) -> list[tuple[str, str]]:
         out = []
         for action in graph.actions:
             roles = {role: node.name for node, role in graph.arguments(action.name)}
-            if "ARG0" in roles and "ARG1" in roles:
-                out.append((f"{said(action.name)}: ARG0 {said(roles['ARG0'])} ↔ ARG1 {said(roles['ARG1'])}",
+            pair = swap_roles(graph, action.name)
+            if pair:
+                first, second = pair
+                out.append((f"{said(action.name)}: {first} {said(roles[first])} ↔ {second} {said(roles[second])}",
                             action.name))
         return out
     if op == "role":
