@@ -377,8 +377,8 @@ def about_markdown(service: DemoService) -> str:
               "", "## Asking the model why",
               "- **Edit the query graph and re-rank** (Text → video, under the graph): remove a node, swap an "
               "action's two participants (ARG0 and ARG1, or ARG1 and ARG2), change an edge's role or rewrite a "
-              "node's words; the edited graph goes to the text encoder as it is, and each clip's move and score changes "
-              "are against the typed query.",
+              "node's words; the edited graph goes to the text encoder as it is, and each clip's move and score "
+              "changes are against the typed query.",
               "- **Compare captions**: two captions on one clip, which one each level prefers and by how much, the "
               "nodes only one of them has (ringed red) and where each looks in the clip. On a demo-world clip, "
               "the paper's Table 6 perturbations of its true caption (binary selection, section 4.5).",
