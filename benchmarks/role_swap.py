@@ -35,13 +35,11 @@ def arg0s(graph) -> tuple:
     return tuple(out)
 
 
-CORE = ("ARG0", "ARG1", "ARG2", "ARG3", "ARG4", "ARG5")
-
-
 def core_fillers(graph) -> tuple:
     """Per action, in order: its core arguments as sorted (role, words) pairs."""
+    from hgr.parsing.transformer_srl import CORE_ROLES
     return tuple(tuple(sorted((role, " ".join(node.words)) for node, role in graph.arguments(action.name)
-                              if role in CORE)) for action in graph.actions)
+                              if role in CORE_ROLES)) for action in graph.actions)
 
 
 def core_roles_differ(a, b) -> bool:
