@@ -31,6 +31,7 @@ class GoldSentence:
     words: list[str]
     pos: list[str]
     predicates: list[GoldPredicate]
+    complete: bool = True       # every predicate annotated (CoNLL); False: only some (frame-file examples)
 
 
 def _spans_from_brackets(column: list[str]) -> list[tuple[int, int, str]]:

@@ -126,6 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="transformer: auto (a GPU if any), cpu, cuda")
     parser.add_argument("--init", help="transformer: go on training from this weights file (its layers, heads and "
                         "tags; with --dev an epoch is saved only if it beats the file's dev F1)")
+    parser.add_argument("--frames", help="transformer: also train on the annotated examples of PropBank's frame files "
+                        "(the frames/ folder of a github.com/propbank/propbank-frames checkout)")
     parser.add_argument("--seed", type=int, default=None, help="transformer: random seed (default 0)")
     parser.add_argument("--encoder-lr", type=float, default=None, help="transformer: peak learning rate of the "
                         "tuned encoder layers (default 5e-5; the heads get 20 times it)")
@@ -163,7 +165,12 @@ def _main_transformer(args: argparse.Namespace) -> int:
         raise ParseError("--tuned-layers and --predicate-layers come from the --init file; leave them out")
     tagger = TaggerConfig(**{k: v for k, v in given.items() if v is not None})
     t0 = time.time()
-    backend = tt.train(args.train, out, cfg, tagger, dev_path=args.dev, device=args.device, init=args.init)
+    extra = None
+    if args.frames:
+        from hgr.parsing.propbank_frames import read_frame_examples
+        extra = read_frame_examples(args.frames)
+    backend = tt.train(args.train, out, cfg, tagger, dev_path=args.dev, device=args.device, init=args.init,
+                       extra=extra)
     print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB) in {(time.time() - t0) / 60:.1f} min")
     if args.dev:
         print(format_report(evaluate(args.dev, backend)))

@@ -8,6 +8,8 @@ per verbal predicate, BIO tags of its arguments (roles seen at least `min_role_c
 Each sentence is seen, at random per epoch, as written or in caption form (normalize_caption per token: no
 punctuation, "'s" -> "s"), since captions reach the parser normalised. Fixed seed; GPU when there is one.
 The epoch with the best dev F1 (caption form and as written, averaged) is kept when --dev is given.
+`--frames DIR` adds the annotated examples of PropBank's frame files (propbank_frames.py): argument tags only,
+since their other verbs are unannotated (`GoldSentence.complete` is False, so no predicate-finding target).
 """
 from __future__ import annotations
 
@@ -60,7 +62,7 @@ def caption_form(sent: GoldSentence) -> GoldSentence:
             if kept:
                 args.append((kept[0][0], kept[-1][1], role))
         predicates.append(GoldPredicate(where[gp.index][0], gp.pos, gp.lemma, args))
-    return GoldSentence(words=words, pos=[], predicates=predicates)
+    return GoldSentence(words=words, pos=[], predicates=predicates, complete=sent.complete)
 
 
 def role_tags(sentences: list[GoldSentence], min_count: int) -> list[str]:
@@ -115,7 +117,9 @@ def step_loss(model: SRLTagger, tokenizer, batch: list[GoldSentence], tag_id: di
             predicate.append(p)
             gold.append(row + [-100] * (mask.shape[1] - len(row)))
     logits = model.predicate_logits(states)
-    loss = nn.functional.binary_cross_entropy_with_logits(logits[mask], is_predicate[mask])
+    found = mask & torch.tensor([s.complete for s in batch], device=device)[:, None]   # unannotated verbs: no target
+    loss = (nn.functional.binary_cross_entropy_with_logits(logits[found], is_predicate[found]) if found.any()
+            else logits.sum() * 0.0)
     if sentence:
         gold_t = torch.tensor(gold, device=device)                       # [P, W]
         rows = torch.tensor(sentence, device=device)
@@ -137,7 +141,10 @@ def dev_f1(backend: TransformerSRL, dev: list[GoldSentence]) -> tuple[float, flo
 
 def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, tagger: TaggerConfig | None = None,
           dev_path: str | Path | None = None, device: str = "auto", init: str | Path | None = None,
-          log=print) -> TransformerSRL:
+          extra: list[GoldSentence] | None = None, log=print) -> TransformerSRL:
+    """Fine-tune on `train_path` (plus `extra` sentences, e.g. PropBank frame-file examples) and write `out`.
+
+    Extra sentences whose roles are not all in the tag set are left out (the tagger has no tag for them)."""
     from tqdm import tqdm
 
     from hgr.checkpoint import resolve_device
@@ -156,6 +163,11 @@ def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, 
         encoder, tokenizer = load_encoder()
         model = SRLTagger(encoder, TaggerConfig(**{**(tagger.__dict__ if tagger else {}), "tags": tags})).to(device)
     tag_id = {t: i for i, t in enumerate(tags)}
+    if extra:
+        usable = [s for s in extra if 0 < len(s.words) <= cfg.max_words
+                  and all(f"B-{r}" in tag_id for p in s.predicates for _, _, r in p.arguments)]
+        log(f"{len(usable)} of {len(extra)} extra sentences added (the rest have roles without a tag)")
+        sentences = sentences + usable
     log(f"{len(sentences)} training sentences, {len(tags)} tags, device {device}"
         + (f", starting from {init}" if init else ""))
     tuned = tuple(model.tuned_prefixes())
