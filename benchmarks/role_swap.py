@@ -16,6 +16,7 @@ bump.01, trail.01 and follow.02 (pursue) all make the mover ARG0 in PropBank's f
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -64,11 +65,17 @@ def demo_pairs(n: int) -> list[tuple[str, str]]:
     return [(true, false) for _, true, false in binary_selection_pairs(WORLD, "test", "switch_roles", n)]
 
 
+@functools.lru_cache(maxsize=4)
+def parser(backend: str, weights: str | None = None):
+    """The backend's process-wide parser with its shipped weights, or one loaded once from `weights`."""
+    from hgr.parsing.backend import make_backend
+    from hgr.parsing.parser import SentenceParser, default_parser
+    return default_parser(backend) if weights is None else SentenceParser(make_backend(backend, weights))
+
+
 def score(backend: str, pairs: list[tuple[str, str]], weights: str | None = None) -> tuple[float, list, float]:
     """(share with different ARG0s, its failures, share with differently filled core roles)."""
-    from hgr.parsing.backend import make_backend
-    from hgr.parsing.parser import SentenceParser
-    graphs = SentenceParser(make_backend(backend, weights)).parse_many([s for pair in pairs for s in pair])
+    graphs = parser(backend, weights).parse_many([s for pair in pairs for s in pair])
     failures, passed, core = [], 0, 0
     for k, (a, b) in enumerate(pairs):
         ga, gb = graphs[2 * k], graphs[2 * k + 1]
@@ -89,15 +96,15 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print a JSON line last")
     args = ap.parse_args()
     sets = {"hand-written": hand_pairs(), "demo world": demo_pairs(args.demo_pairs)}
-    runs = [(b, None) for b in args.backends] + [(f"transformer:{Path(w).parent.name}/{Path(w).name}", w)
-                                                 for w in args.weights]
+    runs = [(b, b, None) for b in args.backends] + [(f"transformer:{Path(w).parent.name}/{Path(w).name}",
+                                                     "transformer", w) for w in args.weights]
     result = {}
-    for backend, weights in runs:
+    for label, backend, weights in runs:
         for name, pairs in sets.items():
-            share, failures, core = score(backend.split(":")[0], pairs, weights)
-            result[f"{backend} / {name}"] = {"pairs": len(pairs), "different_arg0": round(share, 4),
-                                             "different_core_roles": round(core, 4)}
-            print(f"{backend:<12} {name:<13} {len(pairs):>4} pairs  different ARG0s {100 * share:6.1f} %  "
+            share, failures, core = score(backend, pairs, weights)
+            result[f"{label} / {name}"] = {"pairs": len(pairs), "different_arg0": round(share, 4),
+                                           "different_core_roles": round(core, 4)}
+            print(f"{label:<12} {name:<13} {len(pairs):>4} pairs  different ARG0s {100 * share:6.1f} %  "
                   f"differently filled core roles {100 * core:6.1f} %")
             for a, ra, b, rb in failures[:8]:
                 print(f"    {a!r} -> {ra}  |  {b!r} -> {rb}")

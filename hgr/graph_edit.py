@@ -71,8 +71,8 @@ def _contiguous(node: RoleNode) -> list[int]:
     return spans
 
 
-SWAP_PAIRS = (("ARG0", "ARG1"), ("ARG1", "ARG2"))   # who does what to whom; PropBank's follow-type verbs
-# (follow.01, VerbNet 47.8 Cotheme) label the follower ARG1 and the one followed ARG2, so with no ARG0 those two trade
+SWAP_PAIRS = (("ARG0", "ARG1"), ("ARG1", "ARG2"))   # who does what to whom; agentless frames such as follow.01
+# ("be subsequent", VerbNet 47.8) label the thing following ARG1 and the thing followed ARG2, with no ARG0 those trade
 
 
 def swap_roles(graph: RoleGraph, action: str) -> tuple[str, str] | None:

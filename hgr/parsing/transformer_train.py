@@ -153,7 +153,11 @@ def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     device = resolve_device(device)
-    sentences = [s for s in read_conll(train_path) if 0 < len(s.words) <= cfg.max_words]
+
+    def fits(sent: GoldSentence) -> bool:
+        return 0 < len(sent.words) <= cfg.max_words
+
+    sentences = [s for s in read_conll(train_path) if fits(s)]
     dev = read_conll(dev_path) if dev_path else []
     if init:                                   # go on from a tagger file: its layers, heads and tags
         model, tokenizer = _initial_tagger(init, device)
@@ -164,9 +168,10 @@ def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, 
         model = SRLTagger(encoder, TaggerConfig(**{**(tagger.__dict__ if tagger else {}), "tags": tags})).to(device)
     tag_id = {t: i for i, t in enumerate(tags)}
     if extra:
-        usable = [s for s in extra if 0 < len(s.words) <= cfg.max_words
+        usable = [s for s in extra if fits(s)
                   and all(f"B-{r}" in tag_id for p in s.predicates for _, _, r in p.arguments)]
-        log(f"{len(usable)} of {len(extra)} extra sentences added (the rest have roles without a tag)")
+        log(f"{len(usable)} of {len(extra)} extra sentences added "
+            "(the rest are too long or have roles without a tag)")
         sentences = sentences + usable
     log(f"{len(sentences)} training sentences, {len(tags)} tags, device {device}"
         + (f", starting from {init}" if init else ""))
