@@ -141,6 +141,7 @@ def main() -> None:
             page.get_by_role("tab", name="Video → text").click()
             clip = sorted((REPO / "assets" / "demo" / "videos").glob("*.mp4"))[0]
             page.locator("#upload input[type=file]").set_input_files(str(clip))
+            page.locator(f"#upload td.filename[aria-label='{clip.name}']").wait_for()       # uploaded
             page.locator("#captions-btn").click()
             page.locator("#v2t-alignment").get_by_text("against caption #1").wait_for()
             page.wait_for_timeout(1500)

@@ -83,8 +83,7 @@ def test_text_to_video(page, shots):
 
 def test_video_to_text(page, shots):
     page.get_by_role("tab", name="Video → text").click()
-    page.locator("#upload input[type=file]").set_input_files(str(app_data() / "videos" / "clip4.mp4"))
-    page.locator("#upload").get_by_text("clip4.mp4").wait_for()
+    _upload(page, "#upload", app_data() / "videos" / "clip4.mp4")
     page.locator("#captions-btn").click()
     caption = page.locator("#captions").get_by_text("an orange square slides over a grey floor")
     caption.filter(visible=True).first.wait_for()              # the table also holds hidden copies of cell text
@@ -93,11 +92,38 @@ def test_video_to_text(page, shots):
     page.screenshot(path=str(shots / "video-to-text.png"), full_page=True)
 
 
+# Every status tracker on the page is hidden ('hide') when no event runs; an event's outputs show theirs until it
+# answers. Watching them tells when a click's event has finished: its outputs' text cannot, when the last answer
+# (the same query searched again) already shows it, and gradio skips a click on a button whose event still runs.
+_WATCH = """() => { window.hgrBusy = false;
+    new MutationObserver(changes => { if (changes.some(c => c.target.dataset.testid === 'status-tracker'
+        && !c.target.classList.contains('hide'))) window.hgrBusy = true; })
+    .observe(document.body, {attributes: true, attributeFilter: ['class'], subtree: true}); }"""
+_ANSWERED = "() => window.hgrBusy && !document.querySelector('[data-testid=status-tracker]:not(.hide)')"
+
+
+def _click_and_wait(page, selector: str) -> None:
+    """Clicks `selector` and returns once the event it started has answered."""
+    page.evaluate(_WATCH)
+    page.locator(selector).click()
+    page.wait_for_function(_ANSWERED, polling=20)
+
+
 def _search(page, query: str, first: str) -> None:
     page.get_by_role("tab", name="Text → video").click()
     page.locator("#query textarea").fill(query)
-    page.locator("#search-btn").click()
+    _click_and_wait(page, "#search-btn")
     page.locator("#results").get_by_text(f"#1 {first}").wait_for()
+
+
+def _upload(page, box: str, path: Path) -> None:
+    """Puts the file `path` in the file box `box` (clearing an earlier one) and waits until it is uploaded. The box
+    then lists it in a cell labelled with its name: its text splits stem and extension ('clip4', '.mp4'), so only
+    the progress note shows the whole name, and only while it uploads."""
+    if page.locator(f"{box} input[type=file]").count() == 0:                # an earlier file is there
+        page.locator(box).get_by_role("button", name="Clear").click()
+    page.locator(f"{box} input[type=file]").set_input_files(str(path))
+    page.locator(f"{box} td.filename[aria-label='{path.name}']").wait_for()
 
 
 def _pick(page, dropdown: str, option: str) -> None:
@@ -162,8 +188,7 @@ def test_similar_clips(page, shots):
     captions = page.locator("#similar-results .caption-label").all_inner_texts()
     assert len(captions) == 5 and not any(c.startswith("#") and c.split()[1] == "clip3" for c in captions), captions
     page.locator("#similar-scores .score-bars").get_by_text("#1 clip", exact=False).first.wait_for()
-    page.locator("#similar-upload input[type=file]").set_input_files(str(app_data() / "videos" / "clip4.mp4"))
-    page.locator("#similar-upload").get_by_text("clip4.mp4").wait_for()
+    _upload(page, "#similar-upload", app_data() / "videos" / "clip4.mp4")
     page.locator("#similar-btn").click()
     page.locator("#similar-info").get_by_text("most like clip4.mp4").wait_for()
     page.locator("#similar-results").get_by_text("#1 clip4").wait_for()
@@ -297,7 +322,7 @@ def test_a_rejected_input_keeps_the_last_answer_and_says_why_once(page, tmp_path
         toast.click()
     cards = page.locator("#results .caption-label").all_inner_texts()
     page.locator("#query textarea").fill("qwxz zzkv")                      # no word the model knows
-    page.locator("#search-btn").click()
+    _click_and_wait(page, "#search-btn")
     page.locator(".toast-body").first.wait_for()
     page.wait_for_timeout(500)
     assert len(_messages(page)) == 1 and "Not searched: " in _messages(page)[0], _messages(page)
@@ -310,10 +335,7 @@ def test_a_rejected_input_keeps_the_last_answer_and_says_why_once(page, tmp_path
     page.get_by_role("tab", name="Video → text").click()
     bad = tmp_path / "not-a-clip.mp4"
     bad.write_text("this is not a video\n" * 20)
-    if page.locator("#upload input[type=file]").count() == 0:              # an earlier test's upload is there
-        page.locator("#upload").get_by_role("button", name="Clear").click()
-    page.locator("#upload input[type=file]").set_input_files(str(bad))
-    page.locator("#upload").get_by_text("not-a-clip.mp4").wait_for()
+    _upload(page, "#upload", bad)
     page.locator("#captions-btn").click()
     toast = page.locator(".toast-body").filter(has_text="not-a-clip.mp4")
     toast.wait_for()
