@@ -2,6 +2,10 @@
 captions, share with an action, node counts, failures.
 
     .venv/bin/python benchmarks/parse.py [--backends transformer spacy] [--path captions.json] [--limit N] [--json]
+    .venv/bin/python benchmarks/parse.py --backends transformer transformer-bf16 --limit 4000
+
+`transformer-bf16` is the transformer backend under bfloat16 autocast (transformer_srl.PRECISIONS); run beside
+`transformer`, its row counts the captions whose graph differs from float32's.
 
 Each backend parses the same captions in the same run, so the ratios (transformer over spaCy) compare like with
 like on whatever CPU runs it. One typed query: `--queries` captions parsed one at a time, p50/p95 (the app's path).
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
+import hashlib
 import json
 import multiprocessing as mp
 import statistics
@@ -31,32 +37,44 @@ def load_captions(path: str, limit: int | None) -> list[str]:
 BACKEND = {"name": "transformer"}      # the backend parse_chunk uses (set before the worker pool forks)
 
 
-def parse_chunk(chunk: list[str]) -> tuple[list[tuple[int, int]], list[str]]:
-    """(actions, entities) per caption, and the errors (a caption that raised) as text."""
-    from hgr.parsing import parse_many
-    backend = BACKEND["name"]
+@functools.cache
+def parser(label: str):
+    """The sentence parser a row of the report runs: a backend by name, or transformer-bf16."""
+    from hgr.parsing import SentenceParser, default_parser, make_backend
+    if label == "transformer-bf16":
+        return SentenceParser(make_backend("transformer", precision="bf16"))
+    return default_parser(label)
+
+
+def digest(graph) -> str:
+    return hashlib.sha1(json.dumps(graph.to_json(), sort_keys=True).encode()).hexdigest()
+
+
+def parse_chunk(chunk: list[str]) -> tuple[list[tuple[int, int]], list[str], list[str]]:
+    """(actions, entities) per caption, the errors (a caption that raised) as text, and each graph's digest."""
+    backend = parser(BACKEND["name"])
     try:
-        graphs = parse_many(chunk, backend=backend)
-        return [(len(g.actions), len(g.entities)) for g in graphs], []
+        graphs = backend.parse_many(chunk)
+        return [(len(g.actions), len(g.entities)) for g in graphs], [], [digest(g) for g in graphs]
     except Exception:       # fall back to one by one to name the caption that failed
-        counts, errors = [], []
+        counts, errors, digests = [], [], []
         for caption in chunk:
             try:
-                g = parse_many([caption], backend=backend)[0]
+                g = backend.parse(caption)
                 counts.append((len(g.actions), len(g.entities)))
+                digests.append(digest(g))
             except Exception as err:  # noqa: BLE001 (the benchmark reports every failure)
                 counts.append((0, 0))
+                digests.append("")
                 errors.append(f"{caption!r}: {type(err).__name__}: {err}")
-        return counts, errors
+        return counts, errors, digests
 
 
 def warm_up() -> None:
-    from hgr.parsing import parse
-    parse("a dog chases a cat", backend=BACKEND["name"])
+    parser(BACKEND["name"]).parse("a dog chases a cat")
 
 
 def run_backend(backend: str, captions: list[str], args) -> dict:
-    from hgr.parsing import parse
     BACKEND["name"] = backend
     t = time.perf_counter()
     warm_up()
@@ -64,10 +82,10 @@ def run_backend(backend: str, captions: list[str], args) -> dict:
     query_ms = []
     for caption in captions[-args.queries:]:           # not the first captions, which the bulk pass sees first
         t = time.perf_counter()
-        parse(caption, backend=backend)
+        parser(backend).parse(caption)
         query_ms.append(1000 * (time.perf_counter() - t))
     query_ms.sort()
-    workers = 1 if backend == "transformer" else args.workers
+    workers = 1 if backend.startswith("transformer") else args.workers
     chunks = [captions[i:i + args.chunk] for i in range(0, len(captions), args.chunk)]
     t = time.perf_counter()
     if workers > 1:
@@ -76,8 +94,8 @@ def run_backend(backend: str, captions: list[str], args) -> dict:
     else:
         results = [parse_chunk(c) for c in chunks]
     total_s = time.perf_counter() - t
-    counts = [c for r, _ in results for c in r]
-    errors = [e for _, es in results for e in es]
+    counts = [c for r, _, _ in results for c in r]
+    errors = [e for _, es, _ in results for e in es]
     actions = [a for a, _ in counts]
     nodes = [a + e for a, e in counts]
     return {
@@ -96,6 +114,7 @@ def run_backend(backend: str, captions: list[str], args) -> dict:
         "actions_hist": dict(sorted(collections.Counter(min(a, 6) for a in actions).items())),
         "errors": len(errors),
         "first_errors": errors[:5],
+        "digests": [d for _, _, ds in results for d in ds],
     }
 
 
@@ -112,6 +131,10 @@ def main() -> int:
 
     captions = load_captions(args.path, args.limit)
     report = {backend: run_backend(backend, captions, args) for backend in args.backends}
+    digests = {backend: row.pop("digests") for backend, row in report.items()}
+    if "transformer" in digests and "transformer-bf16" in digests:
+        report["transformer-bf16"]["graphs_differing_from_fp32"] = sum(
+            a != b for a, b in zip(digests["transformer"], digests["transformer-bf16"]))
     if len(args.backends) == 2:
         a, b = (report[x] for x in args.backends)
         report[f"{args.backends[0]} / {args.backends[1]}"] = {

@@ -44,11 +44,13 @@ def frame_tags(n_words: int, verb: int, arguments: Sequence[tuple[int, int, str]
     return tags
 
 
-def make_backend(name: str = DEFAULT_BACKEND, weights: str | None = None, rules: bool = False) -> SRLBackend:
-    """The backend called `name`, with its shipped weights unless `weights` names a file."""
+def make_backend(name: str = DEFAULT_BACKEND, weights: str | None = None, rules: bool = False,
+                 precision: str = "fp32") -> SRLBackend:
+    """The backend called `name`, with its shipped weights unless `weights` names a file (`precision`: the
+    transformer's, see transformer_srl.PRECISIONS)."""
     if name == "transformer":
         from hgr.parsing.transformer_srl import TransformerSRL
-        return TransformerSRL.load(weights)
+        return TransformerSRL.load(weights, precision=precision)
     if name == "spacy":
         return SpacySRL(weights=None if rules else (weights or str(DEFAULT_WEIGHTS)))
     raise ValueError(f"unknown SRL backend {name!r}: choose one of {', '.join(BACKENDS)}")

@@ -102,11 +102,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caption-form", action="store_true",
                         help="score the gold sentences as captions reach the parser (normalize_caption per token)")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences only")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="transformer: float32 (as shipped graphs are parsed) or bfloat16 autocast")
 
 
 def main(args: argparse.Namespace) -> int:
     from hgr.parsing.backend import make_backend
-    backend = make_backend("spacy" if args.rules else args.backend, weights=args.weights, rules=args.rules)
+    if args.precision != "fp32" and (args.rules or args.backend != "transformer"):
+        raise SystemExit("--precision applies to the transformer backend only")
+    backend = make_backend("spacy" if args.rules else args.backend, weights=args.weights, rules=args.rules,
+                           precision=args.precision)
     sentences = read_conll(args.gold)[:args.limit]
     if args.caption_form:
         from hgr.parsing.transformer_train import caption_form

