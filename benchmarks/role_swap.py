@@ -39,7 +39,7 @@ def arg0s(graph) -> tuple:
 
 def core_fillers(graph) -> tuple:
     """Per action, in order: its core arguments as sorted (role, words) pairs."""
-    from hgr.parsing.transformer_srl import CORE_ROLES
+    from hgr.parsing.frames import CORE_ROLES
     return tuple(tuple(sorted((role, " ".join(node.words)) for node, role in graph.arguments(action.name)
                               if role in CORE_ROLES)) for action in graph.actions)
 

@@ -11,6 +11,9 @@ from typing import Any
 from hgr.errors import ParseError
 from hgr.graph import RoleGraph, RoleNode
 
+# PropBank's numbered (core) roles: each fills at most one span of a frame
+CORE_ROLES = frozenset(f"ARG{i}" for i in range(6))
+
 
 def frame_arguments(tags: Sequence[str]) -> dict[str, list[int]]:
     """BIO tags -> {"ROLE:n": token indices} in order of first appearance (repeated roles numbered 1, 2, ...).

@@ -16,9 +16,9 @@ import numpy as np
 
 from hgr.errors import ParseError
 from hgr.parsing.candidates import Candidate, candidates, features, is_passive, rule_role
+from hgr.parsing.frames import CORE_ROLES
 
 NONE = "NONE"
-CORE_ROLES = {"ARG0", "ARG1", "ARG2", "ARG3", "ARG4", "ARG5"}
 DEFAULT_WEIGHTS = Path(__file__).with_name("srl_model.npz")
 
 

@@ -222,7 +222,6 @@ def viterbi(scores: np.ndarray, allowed: np.ndarray, start_ok: np.ndarray) -> li
     return path[::-1]
 
 
-CORE_ROLES = frozenset(f"ARG{i}" for i in range(6))
 # part of parser_id: a change here changes the graphs of the same weights
 DECODING = "viterbi, unique core roles, rows read to their length"
 
@@ -234,7 +233,7 @@ def unique_core_roles(tags: list[str], scores: np.ndarray, names: Sequence[str])
     still free (or O when O fits better), the keeper chosen so that the spans' fits add up highest (a span's fit to
     a role: the mean log-probability of its B-/I- tags). scores [W, T] log-probabilities; names [T] the tags.
     """
-    from hgr.parsing.frames import frame_arguments
+    from hgr.parsing.frames import CORE_ROLES, frame_arguments
 
     def spans_of(bio: list[str]) -> list[tuple[int, int, str]]:
         return [(idx[0], idx[-1], name.rsplit(":", 1)[0]) for name, idx in frame_arguments(bio).items()]
