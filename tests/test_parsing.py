@@ -119,6 +119,40 @@ def test_parse_many_matches_parse():
         assert graph.words == normalize_caption(sentence).split()
 
 
+def test_bulk_parsing_gives_each_sentence_its_own_graph_in_order(monkeypatch):
+    import threading
+
+    import torch
+
+    from hgr.parsing import bulk
+    from hgr.parsing.parser import SentenceParser
+    monkeypatch.setattr(bulk, "CHUNK", 2)                 # six distinct sentences: three chunks for two workers
+    seen = []                                             # (thread, torch threads) of each chunk parsed
+    parse_words = SentenceParser.parse_words
+
+    def recording(self, token_lists, batch_size=None):
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        return parse_words(self, token_lists, batch_size)
+
+    monkeypatch.setattr(SentenceParser, "parse_words", recording)
+    sentences = ["a man slices onions in a kitchen", "a dog chases a cat", "A dog chases a cat!",
+                 "a red car on a wet road", "people are dancing on stage", "the cat sleeps", "a girl sings a song",
+                 "a dog chases a cat"]
+    threads = torch.get_num_threads()
+    graphs = bulk.parse_bulk(sentences, workers=2)
+    assert torch.get_num_threads() == threads                         # restored
+    assert len(seen) == 3 and len({t for t, _ in seen}) == 2
+    assert {n for _, n in seen} == {max(1, bulk.available_cores() // 2)}   # the cores shared out
+    assert graphs[1] is graphs[2] is graphs[7]                        # normalise alike: parsed once
+    monkeypatch.setattr(SentenceParser, "parse_words", parse_words)
+    for graph, sentence in zip(graphs, sentences):
+        assert graph_json_equal(graph.to_json(), parse(sentence).to_json()), sentence
+    spacy = bulk.parse_bulk(sentences[:3], "spacy", workers=2)        # spaCy: one worker whatever is asked
+    assert graph_json_equal(spacy[0].to_json(), parse(sentences[0], backend="spacy").to_json())
+    with pytest.raises(ParseError, match="nothing to parse"):        # before any parsing
+        bulk.parse_bulk(["a dog runs", " ?! "])
+
+
 @pytest.mark.parametrize("text", ["", "   \n\t", "?!... ---", "\U0001F600\U0001F436"])
 def test_nothing_to_parse_is_a_clear_error(text):
     with pytest.raises(ParseError, match="nothing to parse"):
@@ -159,3 +193,7 @@ def test_cli_parse_sentence_and_file(tmp_path, capsys):
     assert list(graphs) == ["A dog is chasing a cat!", "a man rides a horse"]     # keyed by the line as given
     assert graphs["A dog is chasing a cat!"][0]["ROOT"]["words"] == "a dog is chasing a cat".split()
     assert main(["parse"]) == 2            # nothing to parse: a clear error, not a traceback
+    assert main(["parse", "--file", str(tmp_path / "captions.txt"), "--out", str(out), "--precision", "bf16"]) == 0
+    assert graph_json_equal(json.loads(out.read_text())["a man rides a horse"], parse("a man rides a horse").to_json())
+    assert main(["parse", "a dog runs", "--backend", "spacy", "--precision", "bf16"]) == 2   # transformer only
+    assert "transformer backend only" in capsys.readouterr().err

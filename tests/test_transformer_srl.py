@@ -240,6 +240,8 @@ def test_bfloat16_tags_the_test_sentences_as_float32_does_and_an_unknown_precisi
     assert seen == [(True, torch.bfloat16)]                             # the network did run under autocast
     with pytest.raises(ValueError, match="fp32, bf16"):
         TransformerSRL.load(device="cpu", precision="fp16")
+    with pytest.raises(ValueError, match="fp32, bf16"):                # said first, before weights are looked for
+        TransformerSRL.load("no-such-weights.pt", device="cpu", precision="fp16")
 
 
 def test_bad_weights_file_is_a_clear_error(tmp_path):

@@ -133,7 +133,7 @@ def add_captions(folder: str | Path, captions: dict[str, list[str]] | None = Non
     todo = [s for s in sentences if s not in graphs]
     if todo:
         log(f"parsing {len(todo)} captions into role graphs ({backend})")
-        graphs.update({s: g.to_json() for s, g in zip(todo, parse_many(todo, backend=backend))})
+        graphs.update({s: g.to_json() for s, g in zip(todo, parse_many(todo, backend=backend, progress=True))})
     if not keep_splits:
         splits = split_videos(sorted(stored), val, test, seed)
     with CollectionWriter(folder, extractor=manifest["extractor"], dim=manifest["dim"],

@@ -88,7 +88,7 @@ def index(work: Path, world: Path, cfg: PipelineConfig) -> Path:
         return out
     sentences = sorted({c for caps in captions.values() for c in caps})
     log(f"parsing {len(sentences)} unique captions into role graphs")
-    graphs = {s: g.to_json() for s, g in zip(sentences, parse_many(sentences))}
+    graphs = {s: g.to_json() for s, g in zip(sentences, parse_many(sentences, progress=True))}
     m = coll.manifest
     coll.close()
     with CollectionWriter(out, extractor=m["extractor"], dim=m["dim"], sampling=m["sampling"], name=m["name"],
@@ -108,7 +108,7 @@ def write_negatives(world: Path, out: Path, split: str = "train") -> dict[str, i
     negatives = training_negatives(world, split)
     sentences = sorted({f for falses in negatives.values() for f in falses})
     log(f"parsing {len(sentences):,} hard negatives of {len(negatives):,} {split} captions")
-    graphs = {s: g.to_json() for s, g in zip(sentences, parse_many(sentences))}
+    graphs = {s: g.to_json() for s, g in zip(sentences, parse_many(sentences, progress=True))}
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_json(out, {"negatives": negatives, "role_graphs": graphs}, indent=None)
     return {"captions": len(negatives), "negatives": len(sentences)}

@@ -34,6 +34,9 @@ def parse(sentence: str, backend: str = DEFAULT_BACKEND) -> RoleGraph:
     return default_parser(backend).parse(sentence)
 
 
-def parse_many(sentences: Sequence[str], batch_size: int = 256, backend: str = DEFAULT_BACKEND) -> list[RoleGraph]:
-    """Many sentences at once, in batches of `batch_size`."""
-    return default_parser(backend).parse_many(sentences, batch_size=batch_size)
+def parse_many(sentences: Sequence[str], batch_size: int | None = None, backend: str = DEFAULT_BACKEND,
+               workers: int | None = None, progress: bool = False) -> list[RoleGraph]:
+    """Many sentences at once: bulk.parse_bulk (each distinct sentence once, over `workers` processes; None: one
+    per core for large jobs). `batch_size`: spaCy's batch (None: the backend's own)."""
+    from hgr.parsing.bulk import parse_bulk
+    return parse_bulk(sentences, backend, workers=workers, batch_size=batch_size, progress=progress)

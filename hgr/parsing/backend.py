@@ -20,6 +20,11 @@ from hgr.parsing.spacy_nlp import SPACY_PACKAGE, load_spacy, parse_tokens
 SRLOutput = dict[str, Any]   # {"words": [...], "verbs": [{"verb", "description", "tags"}]}
 BACKENDS = ("transformer", "spacy")
 DEFAULT_BACKEND = "transformer"
+# The transformer's arithmetic. fp32: what the shipped graphs were parsed with. bf16: the network under
+# torch.autocast(bfloat16): 1.56x the sentences per second of fp32 in benchmarks/parse.py's transformer-bf16 row on a
+# Zen 4 CPU with AVX-512 BF16 (random 20,000 MSR-VTT captions), with 0.8 % of the graphs different; opt-in (`hgr
+# parse --precision`, `hgr srl-eval --precision`), not what collections are built or queries parsed with.
+PRECISIONS = ("fp32", "bf16")
 
 
 @runtime_checkable
@@ -47,7 +52,7 @@ def frame_tags(n_words: int, verb: int, arguments: Sequence[tuple[int, int, str]
 def make_backend(name: str = DEFAULT_BACKEND, weights: str | None = None, rules: bool = False,
                  precision: str = "fp32") -> SRLBackend:
     """The backend called `name`, with its shipped weights unless `weights` names a file (`precision`: the
-    transformer's, see transformer_srl.PRECISIONS)."""
+    transformer's, one of PRECISIONS)."""
     if name == "transformer":
         from hgr.parsing.transformer_srl import TransformerSRL
         return TransformerSRL.load(weights, precision=precision)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,12 +14,31 @@ from hgr.parsing.frames import augment_with_noun_chunks, build_role_graph, check
 from hgr.parsing.normalize import normalize_caption
 from hgr.parsing.spacy_nlp import add_pos, load_spacy, parse_tokens
 
+_SPACY_LOCK = threading.Lock()
+
 
 @dataclass
 class ParserConfig:
     max_words: int = 200       # longer text is truncated with a warning (the model reads only the first 30)
     batch_size: int = 256      # sentences per spaCy batch
     normalize: bool = True     # typed text -> official caption form (normalize.py)
+
+
+def sentence_words(sentence: str, config: ParserConfig) -> list[str]:
+    """The words a sentence's graph indexes: normalised (if `config.normalize`), whitespace-split, truncated to
+    `config.max_words`; ParseError when there is no word."""
+    if not isinstance(sentence, str):
+        raise ParseError(f"a sentence must be text, got {type(sentence).__name__}")
+    text = normalize_caption(sentence) if config.normalize else sentence
+    words = text.split()
+    if not words:
+        raise ParseError(f"nothing to parse in {sentence[:60]!r}: type a sentence with words, "
+                         "e.g. 'a dog is chasing a cat'")
+    if len(words) > config.max_words:
+        warnings.warn(f"sentence of {len(words)} words truncated to its first {config.max_words} words "
+                      "(the model reads only the first 30)", stacklevel=4)
+        words = words[: config.max_words]
+    return words
 
 
 class SentenceParser:
@@ -30,38 +50,37 @@ class SentenceParser:
 
     def tokens(self, sentence: str) -> list[str]:
         """The words the graph indexes: normalised, whitespace-split, truncated to max_words."""
-        if not isinstance(sentence, str):
-            raise ParseError(f"a sentence must be text, got {type(sentence).__name__}")
-        text = normalize_caption(sentence) if self.config.normalize else sentence
-        words = text.split()
-        if not words:
-            raise ParseError(f"nothing to parse in {sentence[:60]!r}: type a sentence with words, "
-                             "e.g. 'a dog is chasing a cat'")
-        if len(words) > self.config.max_words:
-            warnings.warn(f"sentence of {len(words)} words truncated to its first {self.config.max_words} words "
-                          "(the model reads only the first 30)", stacklevel=3)
-            words = words[: self.config.max_words]
-        return words
+        return sentence_words(sentence, self.config)
 
     def parse(self, sentence: str) -> RoleGraph:
         return self.parse_many([sentence])[0]
 
     def parse_many(self, sentences: Sequence[str], batch_size: int | None = None) -> list[RoleGraph]:
         """Batch parse (spaCy nlp.pipe); raises ParseError for a sentence without any word."""
-        token_lists = [self.tokens(s) for s in sentences]
+        return self.parse_words([self.tokens(s) for s in sentences], batch_size)
+
+    def parse_words(self, token_lists: Sequence[Sequence[str]], batch_size: int | None = None) -> list[RoleGraph]:
+        """Sentences already split into the words the graph indexes (`tokens`' output) -> role graphs."""
         if isinstance(self.backend, SpacySRL):   # one spaCy pass serves the frames and the augmentation
-            docs = self.backend.parse(token_lists, batch_size=batch_size or self.config.batch_size)
-            return [self._graph(self.backend.frames(doc), doc) for doc in docs]
-        return [self._graph(out, None) for out in self.backend.predict(token_lists)]
+            docs = list(self.backend.parse(token_lists, batch_size=batch_size or self.config.batch_size))
+            return self._graphs([self.backend.frames(doc) for doc in docs], docs)
+        return self._graphs(self.backend.predict(token_lists))
 
     @staticmethod
-    def _graph(srl: dict, doc) -> RoleGraph:
-        words, verbs = check_srl_output(srl)
-        graph = build_role_graph(words, verbs)
-        if len(graph.nodes) == 1:
-            doc = doc if doc is not None else next(parse_tokens([words], nlp=load_spacy()))
-            graph = augment_with_noun_chunks(graph, add_pos(doc))
-        return graph
+    def _graphs(outputs: Sequence[dict], docs: Sequence | None = None) -> list[RoleGraph]:
+        """AllenNLP SRL outputs -> official graphs. A sentence without a kept frame gets spaCy's noun chunks (as
+        the official notebook did), read from `docs` when given, else from one spaCy pass over all such sentences."""
+        checked = [check_srl_output(srl) for srl in outputs]
+        graphs = [build_role_graph(words, verbs) for words, verbs in checked]
+        bare = [i for i, graph in enumerate(graphs) if len(graph.nodes) == 1]
+        if bare:
+            with _SPACY_LOCK:           # one spaCy pipeline, and bulk.parse_bulk parses in threads
+                nlp = load_spacy()
+                bare_docs = ([docs[i] for i in bare] if docs is not None
+                             else parse_tokens([checked[i][0] for i in bare], nlp=nlp))
+                for i, doc in zip(bare, bare_docs):
+                    graphs[i] = augment_with_noun_chunks(graphs[i], add_pos(doc, nlp))
+        return graphs
 
 
 @functools.lru_cache(maxsize=2)
@@ -121,4 +140,4 @@ def graph_from_srl(srl: dict) -> RoleGraph:
 
     Sentences without a kept frame are augmented with spaCy noun chunks, as the official notebook did.
     """
-    return SentenceParser._graph(srl, None)
+    return SentenceParser._graphs([srl])[0]

@@ -102,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caption-form", action="store_true",
                         help="score the gold sentences as captions reach the parser (normalize_caption per token)")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences only")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    from hgr.parsing.backend import PRECISIONS
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="transformer: float32 (as shipped graphs are parsed) or bfloat16 autocast")
 
 

