@@ -36,7 +36,7 @@ def parse(sentence: str, backend: str = DEFAULT_BACKEND) -> RoleGraph:
 
 def parse_many(sentences: Sequence[str], batch_size: int | None = None, backend: str = DEFAULT_BACKEND,
                workers: int | None = None, progress: bool = False) -> list[RoleGraph]:
-    """Many sentences at once: bulk.parse_bulk (each distinct sentence once, over `workers` processes; None: one
+    """Many sentences at once: bulk.parse_bulk (each distinct sentence once, over `workers` threads; None: one
     per core for large jobs). `batch_size`: spaCy's batch (None: the backend's own)."""
     from hgr.parsing.bulk import parse_bulk
     return parse_bulk(sentences, backend, workers=workers, batch_size=batch_size, progress=progress)
