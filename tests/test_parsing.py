@@ -153,6 +153,27 @@ def test_bulk_parsing_gives_each_sentence_its_own_graph_in_order(monkeypatch):
         bulk.parse_bulk(["a dog runs", " ?! "])
 
 
+def test_bulk_parsing_stops_at_the_first_failure(monkeypatch):
+    import time
+
+    from hgr.parsing import bulk
+    from hgr.parsing.parser import SentenceParser
+    monkeypatch.setattr(bulk, "CHUNK", 1)
+    calls = []
+
+    def failing(self, token_lists, batch_size=None):
+        calls.append(token_lists[0])
+        if token_lists[0] == ("boom",):                   # the shortest sentence: the first chunk
+            raise RuntimeError("boom")
+        time.sleep(0.05)
+        return [None] * len(token_lists)
+
+    monkeypatch.setattr(SentenceParser, "parse_words", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        bulk.parse_bulk(["boom"] + [f"a dog number {i} runs" for i in range(40)], workers=2)
+    assert len(calls) < 10                                # the other 40 chunks were cancelled, not parsed
+
+
 @pytest.mark.parametrize("text", ["", "   \n\t", "?!... ---", "\U0001F600\U0001F436"])
 def test_nothing_to_parse_is_a_clear_error(text):
     with pytest.raises(ParseError, match="nothing to parse"):

@@ -24,7 +24,7 @@ from hgr.parsing.backend import DEFAULT_BACKEND
 
 MIN_PER_WORKER = 1_000     # below this many distinct sentences per extra worker, one is as fast
 CHUNK = 256                # sentences per task (of similar lengths: they are sorted first)
-MAX_WORKERS = 4            # measured on 2 cores only; Python's lock serialises decoding, so more add little
+MAX_WORKERS = 4            # measured on 2 cores only (Python's lock serialises the decoding between products)
 
 
 @functools.cache
@@ -92,6 +92,7 @@ def parse_bulk(sentences: Sequence[str], backend: str = DEFAULT_BACKEND, *, work
             results = map(parse, chunks)
         else:           # torch releases Python's lock: a core per worker beats two cores per product
             stack.enter_context(torch_threads(max(1, available_cores() // workers)))
+            # map's iterator cancels the chunks not yet started when one fails (or on ^C): the test checks it
             results = stack.enter_context(ThreadPoolExecutor(workers)).map(parse, chunks)
         for chunk, result in zip(chunks, results):
             graphs.update(zip(chunk, result))
