@@ -44,12 +44,17 @@ def load_captions(path: str, limit: int | None = None, sample: int | None = None
 BACKEND = {"name": "spacy"}      # the backend parse_chunk uses (set before the worker pool forks)
 
 
+def row_parser(label: str) -> tuple[str, str]:
+    """(backend, precision) of a row of the report."""
+    return ("spacy" if label == "spacy" else "transformer"), ("bf16" if label == "transformer-bf16" else "fp32")
+
+
 @functools.cache
 def parser(label: str):
     """The sentence parser a row of the report runs (the one parse_bulk uses for it)."""
     from hgr.parsing.bulk import sentence_parser
-    return sentence_parser("spacy" if label == "spacy" else "transformer",
-                           precision="bf16" if label == "transformer-bf16" else "fp32")
+    backend, precision = row_parser(label)
+    return sentence_parser(backend, precision=precision)
 
 
 def digest(graph) -> str:
@@ -72,9 +77,9 @@ def parse_all(label: str, captions: list[str], args) -> tuple[list, int, int]:
         chunks = [captions[i:i + args.chunk] for i in range(0, len(captions), args.chunk)]
         return [g for c in chunks for g in parse_chunk(c)], len(captions), 1
     if label.startswith("transformer"):
-        distinct = len({tuple(sentence_words(c, ParserConfig())) for c in captions})
-        precision = "bf16" if label == "transformer-bf16" else "fp32"
-        return parse_bulk(captions, precision=precision), distinct, auto_workers(distinct)
+        graphs = parse_bulk(captions, precision=row_parser(label)[1])
+        distinct = len({id(g) for g in graphs})             # parse_bulk gives alike sentences one graph object
+        return graphs, distinct, auto_workers(distinct)
     config = ParserConfig()
     keys = [" ".join(sentence_words(c, config)) for c in captions]
     distinct = sorted(set(keys), key=lambda k: (k.count(" "), k))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from hgr.errors import ParseError
 from hgr.parsing.candidates import is_predicate
 from hgr.parsing.frames import describe
 from hgr.parsing.labeller import DEFAULT_WEIGHTS, RoleLabeller
@@ -56,9 +57,11 @@ def make_backend(name: str = DEFAULT_BACKEND, weights: str | None = None, rules:
     if name == "transformer":
         from hgr.parsing.transformer_srl import TransformerSRL
         return TransformerSRL.load(weights, precision=precision)
-    if name == "spacy":
-        return SpacySRL(weights=None if rules else (weights or str(DEFAULT_WEIGHTS)))
-    raise ValueError(f"unknown SRL backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    if name != "spacy":
+        raise ValueError(f"unknown SRL backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    if precision != "fp32":
+        raise ParseError(f"--precision {precision} applies to the transformer backend only, not {name!r}")
+    return SpacySRL(weights=None if rules else (weights or str(DEFAULT_WEIGHTS)))
 
 
 class SpacySRL:

@@ -48,8 +48,10 @@ def available_cores() -> int:
 def auto_workers(distinct: int, backend: str = DEFAULT_BACKEND) -> int:
     """Workers for `distinct` sentences: one per core (at most MAX_WORKERS), fewer for small jobs; one when the
     transformer runs on a GPU, and always one for the spaCy backend (its models hold Python's lock)."""
+    if backend != "transformer":
+        return 1
     import torch
-    if backend != "transformer" or torch.cuda.is_available():
+    if torch.cuda.is_available():
         return 1
     return max(1, min(available_cores(), MAX_WORKERS, distinct // MIN_PER_WORKER))
 

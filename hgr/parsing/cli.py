@@ -43,8 +43,6 @@ def main(args: argparse.Namespace) -> int:
         raise ParseError("give exactly one of: a sentence, --file FILE, --from-srl FILE")
     if args.from_srl:
         return _write(_from_srl(Path(args.from_srl)), args.out)
-    if args.precision != "fp32" and _backend(args) != "transformer":
-        raise ParseError("--precision applies to the transformer backend only")
     if args.file is not None:
         return _write(_from_file(Path(args.file), args), args.out)
     from hgr.parsing.bulk import sentence_parser

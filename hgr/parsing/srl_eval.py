@@ -109,8 +109,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from hgr.parsing.backend import make_backend
-    if args.precision != "fp32" and (args.rules or args.backend != "transformer"):
-        raise SystemExit("--precision applies to the transformer backend only")
     backend = make_backend("spacy" if args.rules else args.backend, weights=args.weights, rules=args.rules,
                            precision=args.precision)
     sentences = read_conll(args.gold)[:args.limit]
