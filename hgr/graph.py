@@ -147,14 +147,26 @@ PREPOSITIONS = frozenset("about across after against along around at behind by f
                          "out over past through to toward towards under with".split())
 
 
+# who does what to whom, as the two participants a role swap exchanges: ARG0 and ARG1, else ARG1 and ARG2, since
+# agentless frames such as follow.01 ("be subsequent", VerbNet 47.8) label the thing following ARG1 and the thing
+# followed ARG2 (the app's graph edit and the training negatives below both use this)
+SWAP_PAIRS = (("ARG0", "ARG1"), ("ARG1", "ARG2"))
+
+
+def swap_pair(roles: set[str] | Sequence[str]) -> tuple[str, str] | None:
+    """The two roles of a verb that a role swap exchanges (the first of SWAP_PAIRS it has), or None."""
+    return next((pair for pair in SWAP_PAIRS if set(pair) <= set(roles)), None)
+
+
 def role_swapped(sentence: str, graph: Sequence) -> tuple[str, list] | None:
-    """The sentence with its first verb's agent and patient exchanged, and its role graph, or None.
+    """The sentence with its first verb's two participants exchanged, and its role graph, or None.
 
     'a dog chases a cat' -> 'a cat chases a dog', ARG0 on 'a cat' and ARG1 on 'a dog': the same words and
     structure with the roles reversed (the binary-selection 'switch roles' perturbation of the paper's section
-    4.5, made from any parsed caption). The first verb that qualifies is used: an active clause (contiguous ARG0
-    before the verb, contiguous ARG1 after it) whose arguments hold no verb; `graph` is the official
-    [graph_nodes, graph_edges].
+    4.5, made from any parsed caption); a verb without an ARG0 trades its ARG1 and ARG2 ('a child follows a duck',
+    follow.01). The first verb that qualifies is used: an active clause (the first role of its SWAP_PAIRS pair
+    contiguous before the verb, the second contiguous after it) whose participants hold no verb; `graph` is the
+    official [graph_nodes, graph_edges].
     """
     if not graph:
         return None
@@ -163,9 +175,10 @@ def role_swapped(sentence: str, graph: Sequence) -> tuple[str, list] | None:
     verb_words = {w for n in nodes.values() if n.get("role") == "V" for w in n.get("spans", [])}
     for verb in dict.fromkeys(e[0] for e in edges):                 # each verb once, in edge order
         args = {e[2]: e[1] for e in edges if e[0] == verb}
-        if "ARG0" not in args or "ARG1" not in args or verb not in nodes:
+        pair = swap_pair(args)
+        if pair is None or verb not in nodes:
             continue
-        a, b = sorted(nodes[args["ARG0"]]["spans"]), sorted(nodes[args["ARG1"]]["spans"])
+        a, b = sorted(nodes[args[pair[0]]]["spans"]), sorted(nodes[args[pair[1]]]["spans"])
         v = nodes[verb]["spans"]
         if not (a and b and v) or a != list(range(a[0], a[-1] + 1)) or b != list(range(b[0], b[-1] + 1)):
             continue
@@ -173,7 +186,7 @@ def role_swapped(sentence: str, graph: Sequence) -> tuple[str, list] | None:
             continue
         if verb_words & (set(a) | set(b)):                      # a clause ('we see [a dog chasing a cat]')
             continue
-        swapped, out = exchange_phrases(words, nodes, args["ARG0"], args["ARG1"], first_head=False)
+        swapped, out = exchange_phrases(words, nodes, args[pair[0]], args[pair[1]], first_head=False)
         return " ".join(swapped), [out, [list(e) for e in edges]]
     return None
 

@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 
 from hgr.errors import ParseError
-from hgr.graph import RoleGraph, RoleNode, exchange_phrases
+from hgr.graph import RoleGraph, RoleNode, exchange_phrases, swap_pair
 
 OPS = ("remove", "swap", "role", "words")    # the edits `apply_edit` knows
 
@@ -71,14 +71,9 @@ def _contiguous(node: RoleNode) -> list[int]:
     return spans
 
 
-SWAP_PAIRS = (("ARG0", "ARG1"), ("ARG1", "ARG2"))   # who does what to whom; agentless frames such as follow.01
-# ("be subsequent", VerbNet 47.8) label the thing following ARG1 and the thing followed ARG2, with no ARG0 those trade
-
-
 def swap_roles(graph: RoleGraph, action: str) -> tuple[str, str] | None:
     """The two roles of `action` that a swap exchanges: ARG0 and ARG1, else ARG1 and ARG2; None if neither pair."""
-    roles = {r for v, _, r in graph.edges if v == action}
-    return next((pair for pair in SWAP_PAIRS if set(pair) <= roles), None)
+    return swap_pair({r for v, _, r in graph.edges if v == action})
 
 
 def swap_arguments(graph: RoleGraph, action: str) -> RoleGraph:

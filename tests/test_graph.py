@@ -83,6 +83,20 @@ def test_role_swapped_exchanges_agent_and_patient():
     assert sentence == "a pony is hopping over a bunny" and graph[0]["3"]["words"] == ["over", "a", "bunny"]
 
 
+def test_role_swapped_trades_arg1_and_arg2_of_a_verb_without_an_agent():
+    """follow.01 has no ARG0 (the follower is ARG1, the followed ARG2): its participants are swapped, by the same
+    pair rule as the app's graph edit (hgr.graph.swap_pair); ARG0 and ARG1 come first when a verb has both."""
+    from hgr.graph import role_swapped, swap_pair
+
+    words = "a child follows a duck on the grass".split()
+    sentence, graph = role_swapped(" ".join(words), _graph(words, {"ARG1": [0, 1], "ARG2": [3, 4],
+                                                                   "ARGM-LOC": [5, 6, 7]}, 2))
+    assert sentence == "a duck follows a child on the grass"
+    roles = {n["role"]: " ".join(n["words"]) for n in graph[0].values()}
+    assert roles["ARG1"] == "a duck" and roles["ARG2"] == "a child" and roles["ARGM-LOC"] == "on the grass"
+    assert swap_pair({"ARG0", "ARG1", "ARG2"}) == ("ARG0", "ARG1") and swap_pair({"ARG0", "ARG2"}) is None
+
+
 def test_role_swapped_leaves_what_it_cannot_swap():
     from hgr.graph import role_swapped
 
