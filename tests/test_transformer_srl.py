@@ -100,6 +100,50 @@ def test_caption_form_moves_spans_with_the_words():
     assert pred.index == 5 and pred.arguments == [(0, 4, "ARG0"), (6, 8, "ARG1")]
 
 
+def test_filler_swap_replaces_a_plain_noun_phrase_and_moves_every_span():
+    """fillers.swap_filler: the exchanged argument keeps its role, spans that hold it grow with it, later indices
+    move; arguments that are not plain noun phrases, or that another span cuts into, are never exchanged."""
+    import random
+
+    from hgr.parsing.fillers import filler_pool, swap_filler
+
+    # "The dog chased the cat and bit it ." : chase (ARG0 the dog, ARG1 the cat), bite (ARG0 the dog, ARG1 it)
+    sent = GoldSentence(words=["The", "dog", "chased", "the", "cat", "and", "bit", "it", "."],
+                        pos=["DT", "NN", "VBD", "DT", "NN", "CC", "VBD", "PRP", "."],
+                        predicates=[GoldPredicate(2, "VBD", "chase", [(0, 1, "ARG0"), (3, 4, "ARG1")]),
+                                    GoldPredicate(6, "VBD", "bite", [(0, 1, "ARG0"), (7, 7, "ARG1")])])
+    assert filler_pool([sent]) == [("The", "dog"), ("the", "cat")]            # "it" is a pronoun: not swapped
+    pool = [("a", "small", "red", "ball")]
+    seen = {tuple(swap_filler(sent, pool, random.Random(seed)).words) for seed in range(20)}
+    assert seen == {("a", "small", "red", "ball", "chased", "the", "cat", "and", "bit", "it", "."),
+                    ("The", "dog", "chased", "a", "small", "red", "ball", "and", "bit", "it", ".")}
+    rng = random.Random(0)
+    while (out := swap_filler(sent, pool, rng)).words[0] != "a":
+        pass
+    assert [(p.index, p.arguments) for p in out.predicates] == [(4, [(0, 3, "ARG0"), (5, 6, "ARG1")]),
+                                                               (8, [(0, 3, "ARG0"), (9, 9, "ARG1")])]
+    assert len(out.pos) == len(out.words) and out.complete
+    # a span another argument cuts into ("the cat" inside an ARGM that starts at "cat") is left as it is
+    cut = GoldSentence(words=sent.words, pos=sent.pos,
+                       predicates=[GoldPredicate(2, "VBD", "chase", [(3, 4, "ARG1")]),
+                                   GoldPredicate(6, "VBD", "bite", [(4, 5, "ARGM-TMP")])])
+    assert swap_filler(cut, pool, random.Random(0)) is cut
+    # frame-file examples (no POS tags): a determiner and content words only
+    frame = GoldSentence(words=["John", "bumped", "into", "the", "old", "door"], pos=[], complete=False,
+                         predicates=[GoldPredicate(1, "VB", "bump", [(0, 0, "ARG0"), (2, 5, "ARG1")])])
+    assert filler_pool([frame]) == []                                          # a name and a prepositional phrase
+    frame.predicates[0].arguments[1] = (3, 5, "ARG1")
+    assert filler_pool([frame]) == [("the", "old", "door")]
+    assert not swap_filler(frame, pool, random.Random(0)).complete
+
+
+def test_filler_swap_share_is_checked(capsys):
+    from hgr.cli import main
+
+    assert main(["srl-train", "--train", "missing.gold_conll", "--filler-swap", "1.5"]) == 2
+    assert "--filler-swap 1.5: give the share of sentences, from 0 to 1" in capsys.readouterr().err
+
+
 def test_targets_tag_verbal_predicates_only():
     sent = GoldSentence(words=["dogs", "chase", "cats", "'", "tails"], pos=[],
                         predicates=[GoldPredicate(1, "VBP", "chase", [(0, 0, "ARG0"), (2, 4, "ARG1")]),
@@ -308,6 +352,33 @@ test 0 6 . . *)) - - * *
 
 #end document
 """
+
+
+def test_training_with_filler_swaps_sees_the_swapped_sentences(tmp_path, monkeypatch):
+    """`srl-train --filler-swap 1`: every epoch's sentences come from fillers.swap_filler (here the chef and the
+    onions trade places, labels moved with them), and the log says how many noun phrases the pool holds."""
+    from hgr.parsing import transformer_train as tt
+    from hgr.parsing.transformer_srl import DEFAULT_TRANSFORMER_WEIGHTS
+
+    gold = tmp_path / "tiny.gold_conll"
+    gold.write_text(GOLD)
+    seen, logged = [], []
+    step = tt.step_loss
+
+    def recording_step(model, tokenizer, batch, *rest):
+        seen.extend(batch)
+        return step(model, tokenizer, batch, *rest)
+
+    monkeypatch.setattr(tt, "step_loss", recording_step)
+    cfg = tt.TransformerTrainConfig(epochs=1, batch_size=1, encoder_lr=0.0, head_lr=0.0, warmup=0.0, filler_swap=1.0,
+                                    caption_form=0.0)
+    tt.train(gold, tmp_path / "swapped.pt", cfg, init=DEFAULT_TRANSFORMER_WEIGHTS, device="cpu", log=logged.append)
+    assert "filler swaps: 100% of sentences an epoch, from 2 noun phrases" in logged
+    (sent,) = seen
+    slices = sent.predicates[0]
+    assert (sent.words, slices.index, slices.arguments) in [
+        (["onions", "slices", "onions", "and", "smiles", "."], 1, [(0, 0, "ARG0"), (2, 2, "ARG1")]),
+        (["A", "chef", "slices", "A", "chef", "and", "smiles", "."], 2, [(0, 1, "ARG0"), (3, 4, "ARG1")])]
 
 
 def test_training_goes_on_from_a_weights_file(tmp_path):

@@ -131,6 +131,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="transformer: random seed (default 0)")
     parser.add_argument("--encoder-lr", type=float, default=None, help="transformer: peak learning rate of the "
                         "tuned encoder layers (default 5e-5; the heads get 20 times it)")
+    parser.add_argument("--filler-swap", type=float, default=None, metavar="P",
+                        help="transformer: share of sentences seen each epoch with a noun phrase argument exchanged "
+                        "for another of the training data's (default 0)")
     parser.add_argument("--iterations", type=int, default=TrainConfig.iterations, help="spacy: L-BFGS iterations")
     parser.add_argument("--l2", type=float, default=TrainConfig.l2, help="spacy: L2 penalty")
     parser.add_argument("--buckets", type=int, default=TrainConfig.n_buckets, help="spacy: hashed feature rows")
@@ -157,12 +160,15 @@ def _main_transformer(args: argparse.Namespace) -> int:
     from hgr.parsing.transformer_srl import DEFAULT_TRANSFORMER_WEIGHTS, TaggerConfig
     out = args.out or str(DEFAULT_TRANSFORMER_WEIGHTS)
     schedule = {"epochs": args.epochs, "seed": args.seed, "encoder_lr": args.encoder_lr,
-                "head_lr": args.encoder_lr and 20 * args.encoder_lr}
+                "head_lr": args.encoder_lr and 20 * args.encoder_lr, "filler_swap": args.filler_swap}
     cfg = tt.TransformerTrainConfig(**{k: v for k, v in schedule.items() if v is not None})
     given = {"tuned_layers": args.tuned_layers, "predicate_layers": args.predicate_layers}
     if args.init and any(v is not None for v in given.values()):
         from hgr.errors import ParseError
         raise ParseError("--tuned-layers and --predicate-layers come from the --init file; leave them out")
+    if args.filler_swap is not None and not 0 <= args.filler_swap <= 1:
+        from hgr.errors import ParseError
+        raise ParseError(f"--filler-swap {args.filler_swap}: give the share of sentences, from 0 to 1")
     tagger = TaggerConfig(**{k: v for k, v in given.items() if v is not None})
     t0 = time.time()
     extra = None

@@ -10,6 +10,8 @@ punctuation, "'s" -> "s"), since captions reach the parser normalised. Fixed see
 The epoch with the best dev F1 (caption form and as written, averaged) is kept when --dev is given.
 `--frames DIR` adds the annotated examples of PropBank's frame files (propbank_frames.py): argument tags only,
 since their other verbs are unannotated (`GoldSentence.complete` is False, so no predicate-finding target).
+`--filler-swap P`: a share P of the sentences is seen each epoch with one plain noun phrase argument exchanged for
+another of the training data's (fillers.py), so that roles are read from the clause rather than from who fills them.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import torch
 from torch import nn
 
 from hgr.parsing.conll import GoldPredicate, GoldSentence, read_conll
+from hgr.parsing.fillers import filler_pool, swap_filler
 from hgr.parsing.normalize import normalize_caption
 from hgr.parsing.transformer_srl import SRLTagger, TaggerConfig, TransformerSRL, load_encoder, piece_batch, save_tagger
 
@@ -41,6 +44,7 @@ class TransformerTrainConfig:
     caption_form: float = 0.5       # chance a sentence is seen in caption form in an epoch
     min_role_count: int = 5         # rarer roles are not learned (tagged O)
     max_words: int = 120            # longer training sentences are left out (a handful in EWT)
+    filler_swap: float = 0.0        # chance a sentence is seen with a noun phrase argument exchanged (fillers.py)
     seed: int = 0
 
 
@@ -196,9 +200,13 @@ def train(train_path: str | Path, out: str | Path, cfg: TransformerTrainConfig, 
         best = (written + captions) / 2
         log(f"start: dev F1 {written:.2f} as written, {captions:.2f} caption form")
     start = {"init": str(init), "seed": cfg.seed} if init else {}
+    pool = filler_pool(sentences) if cfg.filler_swap else []
+    if pool:
+        log(f"filler swaps: {cfg.filler_swap:.0%} of sentences an epoch, from {len(pool)} noun phrases")
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        seen = [caption_form(s) if rng.random() < cfg.caption_form else s for s in sentences]
+        seen = [swap_filler(s, pool, rng) if pool and rng.random() < cfg.filler_swap else s for s in sentences]
+        seen = [caption_form(s) if rng.random() < cfg.caption_form else s for s in seen]
         bar = tqdm(batches(seen, cfg.batch_size, rng), desc=f"epoch {epoch}/{cfg.epochs}", file=sys.stderr)
         total = 0.0
         for k, batch in enumerate(bar, 1):
