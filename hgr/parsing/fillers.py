@@ -10,7 +10,7 @@ bump [ARG1 into the same people]"), so a sentence with one plain noun phrase arg
 every label, and training on such copies weakens the tie between a role and the kind of thing that usually fills it.
 Only plain noun phrases are exchanged (no clause, preposition or pronoun inside), and only where no other verb or
 argument sits inside them, so every other span of the sentence stays well formed. Measured: it did not give the
-demo world's role swaps more different agents (README, "Two more tries"); it stays an option of `hgr srl-train`
+demo world's role swaps more different agents (README, "Three more tries"); it stays an option of `hgr srl-train`
 (`--filler-swap P`), off by default.
 """
 from __future__ import annotations
