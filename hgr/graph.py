@@ -6,7 +6,7 @@ Node order matters: the model takes actions and entities in that order. `to_netw
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -153,7 +153,7 @@ PREPOSITIONS = frozenset("about across after against along around at behind by f
 SWAP_PAIRS = (("ARG0", "ARG1"), ("ARG1", "ARG2"))
 
 
-def swap_pair(roles: set[str] | Sequence[str]) -> tuple[str, str] | None:
+def swap_pair(roles: Iterable[str]) -> tuple[str, str] | None:
     """The two roles of a verb that a role swap exchanges (the first of SWAP_PAIRS it has), or None."""
     return next((pair for pair in SWAP_PAIRS if set(pair) <= set(roles)), None)
 

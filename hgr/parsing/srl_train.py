@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hgr.errors import ParseError
 from hgr.parsing.candidates import candidates, features, is_passive
 from hgr.parsing.conll import GoldSentence, read_conll
 from hgr.parsing.labeller import DEFAULT_WEIGHTS, NONE, RoleLabeller, hash_features
@@ -164,10 +165,8 @@ def _main_transformer(args: argparse.Namespace) -> int:
     cfg = tt.TransformerTrainConfig(**{k: v for k, v in schedule.items() if v is not None})
     given = {"tuned_layers": args.tuned_layers, "predicate_layers": args.predicate_layers}
     if args.init and any(v is not None for v in given.values()):
-        from hgr.errors import ParseError
         raise ParseError("--tuned-layers and --predicate-layers come from the --init file; leave them out")
     if args.filler_swap is not None and not 0 <= args.filler_swap <= 1:
-        from hgr.errors import ParseError
         raise ParseError(f"--filler-swap {args.filler_swap}: give the share of sentences, from 0 to 1")
     tagger = TaggerConfig(**{k: v for k, v in given.items() if v is not None})
     t0 = time.time()
