@@ -11,6 +11,8 @@ average of those shares is the one-process gradient.
 """
 from __future__ import annotations
 
+import gc
+import importlib
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -77,10 +79,19 @@ def launched(device: torch.device) -> Iterator[World]:
             raise HGRError(f"process {local_rank} of this machine has no GPU of its own ({torch.cuda.device_count()} "
                            "visible): give torchrun --nproc-per-node at most the number of GPUs, or --device cpu")
         torch.cuda.set_device(local_rank)
+    # Destroying the group must join its worker threads while the interpreter is still up; otherwise a gloo worker
+    # still releasing a finished broadcast's tensors takes the GIL during shutdown and aborts the process ("terminate
+    # called without an active exception") after a run that had succeeded. Two things keep the group alive past
+    # destroy (torch 2.13): torch._dynamo imported after the group is up (DistributedDataParallel imports it) holds a
+    # reference, so it is imported first; a DistributedDataParallel left in a reference cycle would too, so it is
+    # collected first.
+    importlib.import_module("torch._dynamo")
+
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=WAIT)   # env:// from torchrun
     try:
         yield current()
     finally:
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -65,33 +66,48 @@ def _steps(model, data, batches, world: distributed.World) -> dict:
     return record
 
 
-def _worker(rank: int, world_size: int, init_file: str, root: str, out: str) -> None:
+def _threads() -> list[str]:
+    """The names of this process's threads (gloo's are pt_gloo_runloop and gloo_tcp_loop)."""
+    return [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")]
+
+
+def _worker(rank: int, world_size: int, port: int, root: str, out: str) -> None:
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
-    try:
-        world = distributed.current()
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    with distributed.launched(torch.device("cpu")) as world:       # as `hgr train` runs under torchrun
         assert (world.rank, world.size) == (rank, world_size)
         model, data, batches = _setup(Path(root))
-        torch.save(_steps(model, data, batches, world), f"{out}.{rank}")
-    finally:
-        torch.distributed.destroy_process_group()
+        steps = _steps(model, data, batches, world)
+        distributed.from_main(world, {"epoch": 1})                # training ends each epoch on such a broadcast
+        during = _threads()
+    torch.save({"steps": steps, "threads": (during, _threads())}, f"{out}.{rank}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_two_processes_take_the_step_one_process_takes_on_the_global_batch(tmp_path):
     root = synthetic.build(tmp_path / "coll", n_train=12, n_val=4)
-    torch.multiprocessing.spawn(_worker, args=(2, str(tmp_path / "init"), str(root), str(tmp_path / "steps")),
-                                nprocs=2)
+    torch.multiprocessing.spawn(_worker, args=(2, _free_port(), str(root), str(tmp_path / "steps")), nprocs=2)
     model, data, batches = _setup(root)
     assert sum(c in data.hard for _, c in batches[0]) == 3 and batches[1][0][1] in data.hard   # both parts
     one = _steps(model, data, batches, distributed.World())
     for rank in (0, 1):
-        two = torch.load(tmp_path / f"steps.{rank}")
-        for step, (a, b) in enumerate(zip(one, two)):
+        saved = torch.load(tmp_path / f"steps.{rank}")
+        for step, (a, b) in enumerate(zip(one, saved["steps"])):
             assert b["loss"] == pytest.approx(a["loss"], abs=1e-6), (rank, step)
             for name in a["grads"]:
                 where = f"process {rank}, step {step}, {name}"
                 torch.testing.assert_close(b["grads"][name], a["grads"][name], rtol=0, atol=1e-6, msg=where)
                 torch.testing.assert_close(b["weights"][name], a["weights"][name], rtol=0, atol=1e-6, msg=where)
+        # the group's worker threads are joined when the block ends, not left to interpreter shutdown, where one
+        # still releasing the broadcast's tensors aborts the process (torchrun then fails a finished run)
+        during, after = saved["threads"]
+        assert "pt_gloo_runloop" in during and not [t for t in after if "gloo" in t], (rank, during, after)
     assert one[0]["loss"] > 0.1 and any(g.abs().max() > 1e-3 for g in one[1]["grads"].values())   # real steps
 
 
