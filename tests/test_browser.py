@@ -418,6 +418,14 @@ def test_a_phone_sees_the_whole_page(browser, page):
         phone.locator("#search-btn").tap()
         phone.locator("#alignment").get_by_text("#1 clip2: which frames").wait_for()
         check("after a search")
+        # a message (here: words the model does not know) shows at the bottom of the screen, not over the header
+        phone.locator("#query textarea").fill("a zorblax quibbles over a yellow wall")
+        phone.locator("#search-btn").tap()
+        message = phone.locator(".toast-body").filter(has_text="zorblax")
+        message.wait_for()
+        box, header = message.bounding_box(), phone.locator("#hgr-header").bounding_box()
+        assert box["y"] > header["y"] + header["height"] and box["y"] + box["height"] <= 844, (box, header)
+        inside(message, "the message")
     finally:
         phone.close()
 

@@ -137,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"warning: {service.parser_warning}", flush=True)
     import gradio as gr
 
-    from hgr.app.ui import CSS, build
+    from hgr.app.ui import CSS, HEAD, build
 
     folders = service.video_folders()
     # the collection's video folders are served in place (static): gradio would otherwise copy every clip the
@@ -148,7 +148,7 @@ def main(args: argparse.Namespace) -> int:
     _, url, _ = demo.launch(server_name=args.host, server_port=args.port, share=False,  # never a public tunnel
                             allowed_paths=folders,
                             max_file_size=f"{service.config.max_upload_mb:g}mb", show_error=True, quiet=True,
-                            prevent_thread_lock=True, css=CSS, footer_links=["api"], run_history=False,
+                            prevent_thread_lock=True, css=CSS, head=HEAD, footer_links=["api"], run_history=False,
                             theme=gr.themes.Soft(primary_hue="violet", neutral_hue="slate"))
     print(f"HGR demo running at {url} (open it in a browser; Ctrl+C stops it)", flush=True)
     stop = threading.Event()

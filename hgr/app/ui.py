@@ -80,6 +80,15 @@ th.att-role {font-size: 11px; padding-right: 2px}
 }
 """
 
+# Page-wide style that CSS cannot give: gradio scopes CSS's rules to the page's content (.contain), and its messages
+# lie outside it. On a phone the messages (a warning about unknown words, a rejected file) sit at the bottom of the
+# screen: at the top they covered the title and the collection's line, which a phone shows there after Search.
+HEAD = """<style>
+@media (max-width: 640px) {
+  .toast-wrap {top: auto !important; bottom: calc(12px + env(safe-area-inset-bottom))}
+}
+</style>"""
+
 
 
 def close_preview(gallery: str) -> str:
