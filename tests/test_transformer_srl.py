@@ -144,6 +144,17 @@ def test_filler_swap_share_is_checked(capsys):
     assert "--filler-swap 1.5: give the share of sentences, from 0 to 1" in capsys.readouterr().err
 
 
+def test_an_option_of_the_other_backend_is_refused(capsys):
+    """srl-train trains one backend: an option only the other reads is an error, not silently ignored."""
+    from hgr.cli import main
+    assert main(["srl-train", "--backend", "spacy", "--train", "missing.gold_conll", "--filler-swap", "0.5",
+                 "--epochs", "2"]) == 2
+    assert ("--epochs, --filler-swap apply to --backend transformer only, not spacy: leave them out or give "
+            "--backend transformer") in capsys.readouterr().err
+    assert main(["srl-train", "--train", "missing.gold_conll", "--l2", "0.1"]) == 2
+    assert "--l2 applies to --backend spacy only, not transformer" in capsys.readouterr().err
+
+
 def test_targets_tag_verbal_predicates_only():
     sent = GoldSentence(words=["dogs", "chase", "cats", "'", "tails"], pos=[],
                         predicates=[GoldPredicate(1, "VBP", "chase", [(0, 0, "ARG0"), (2, 4, "ARG1")]),

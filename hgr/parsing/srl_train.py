@@ -124,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tuned-layers", type=int, default=None, help="transformer: top encoder layers fine-tuned")
     parser.add_argument("--predicate-layers", type=int, default=None,
                         help="transformer: top encoder layers run again per predicate, its pieces marked")
-    parser.add_argument("--device", default="auto", help="transformer: auto (a GPU if any), cpu, cuda")
+    parser.add_argument("--device", default=None, help="transformer: auto (a GPU if any; the default), cpu, cuda")
     parser.add_argument("--init", help="transformer: go on training from this weights file (its layers, heads and "
                         "tags; with --dev an epoch is saved only if it beats the file's dev F1)")
     parser.add_argument("--frames", help="transformer: also train on the annotated examples of PropBank's frame files "
@@ -135,16 +135,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--filler-swap", type=float, default=None, metavar="P",
                         help="transformer: share of sentences seen each epoch with a noun phrase argument exchanged "
                         "for another of the training data's (default 0)")
-    parser.add_argument("--iterations", type=int, default=TrainConfig.iterations, help="spacy: L-BFGS iterations")
-    parser.add_argument("--l2", type=float, default=TrainConfig.l2, help="spacy: L2 penalty")
-    parser.add_argument("--buckets", type=int, default=TrainConfig.n_buckets, help="spacy: hashed feature rows")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help=f"spacy: L-BFGS iterations (default {TrainConfig.iterations})")
+    parser.add_argument("--l2", type=float, default=None, help=f"spacy: L2 penalty (default {TrainConfig.l2})")
+    parser.add_argument("--buckets", type=int, default=None,
+                        help=f"spacy: hashed feature rows (default {TrainConfig.n_buckets})")
+
+
+# the options that only one backend reads (their defaults are None, so a given one is seen)
+BACKEND_OPTIONS = {"transformer": ("epochs", "tuned_layers", "predicate_layers", "device", "init", "frames", "seed",
+                                   "encoder_lr", "filler_swap"),
+                   "spacy": ("iterations", "l2", "buckets")}
 
 
 def main(args: argparse.Namespace) -> int:
+    for backend, names in BACKEND_OPTIONS.items():
+        given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
+        if backend != args.backend and given:
+            one = len(given) == 1
+            raise ParseError(f"{', '.join(given)} {'applies' if one else 'apply'} to --backend {backend} only, not "
+                             f"{args.backend}: leave {'it' if one else 'them'} out or give --backend {backend}")
     if args.backend == "transformer":
         return _main_transformer(args)
     out = args.out or str(DEFAULT_WEIGHTS)
-    cfg = TrainConfig(iterations=args.iterations, n_buckets=args.buckets, l2=args.l2)
+    given = {"iterations": args.iterations, "n_buckets": args.buckets, "l2": args.l2}
+    cfg = TrainConfig(**{k: v for k, v in given.items() if v is not None})
     labeller = train(args.train, cfg)
     labeller.save(out)
     print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB, roles: {' '.join(labeller.roles)})")
@@ -174,8 +189,8 @@ def _main_transformer(args: argparse.Namespace) -> int:
     if args.frames:
         from hgr.parsing.propbank_frames import read_frame_examples
         extra = read_frame_examples(args.frames)
-    backend = tt.train(args.train, out, cfg, tagger, dev_path=args.dev, device=args.device, init=args.init,
-                       extra=extra)
+    backend = tt.train(args.train, out, cfg, tagger, dev_path=args.dev, device=args.device or "auto",
+                       init=args.init, extra=extra)
     print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB) in {(time.time() - t0) / 60:.1f} min")
     if args.dev:
         print(format_report(evaluate(args.dev, backend)))
