@@ -443,5 +443,12 @@ def test_a_phone_sees_the_whole_demo_answer(browser, demo_page):
         for panel in ("#scores", "#alignment", "#attention", "#results", "#search-btn"):
             box = phone.locator(panel).bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= 390.5, (panel, box)
+        # the graph's title lines (its name, then what the edge widths show) are not cut at the plot's edge
+        plot = phone.locator("#graph .main-svg").first.bounding_box()
+        lines = phone.locator("#graph .gtitle tspan, #graph .gtitle").all()
+        assert lines
+        for line in lines:
+            box = line.bounding_box()
+            assert box["x"] + box["width"] <= plot["x"] + plot["width"] + 0.5, (line.text_content(), box, plot)
     finally:
         phone.close()

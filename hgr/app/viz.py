@@ -48,7 +48,8 @@ def _default_template() -> dict:
 
 def figure(data: list[dict], layout: dict, height: int, title: str = "") -> Figure:
     """One figure from plain trace and layout dicts, with the app's common layout (None values left out)."""
-    base = dict(height=height, margin=dict(l=10, r=10, t=44 if title else 10, b=10), font=FONT,
+    top = (62 if "<br>" in title else 44) if title else 10
+    base = dict(height=height, margin=dict(l=10, r=10, t=top, b=10), font=FONT,
                 paper_bgcolor="white", plot_bgcolor="white", title=dict(text=title, x=0.01, font=dict(size=15)))
     return Figure(data=data, layout={k: v for k, v in {**base, **layout}.items() if v is not None})
 
@@ -175,7 +176,9 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
     xs = [p[0] for p in pos.values()]
     layers = len(result.get("attention") or [])
     if layers:
-        title += f" · edge width = attention in layer {min(layer, max(layers - 1, 0)) + 1} of {layers}"
+        # a line of its own: after the name it was cut at a phone's width
+        title += (f"<br><span style='font-size:12px;color:#64748b'>edge width = attention in layer "
+                  f"{min(layer, max(layers - 1, 0)) + 1} of {layers}</span>")
     layout = dict(annotations=notes or None, hoverlabel=dict(bgcolor="white"),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
                   xaxis=dict(visible=False, range=[min(xs) - 0.7, max(xs) + 0.7]),
