@@ -446,7 +446,7 @@ def test_a_phone_sees_the_whole_demo_answer(browser, demo_page):
         # the graph's title lines (its name, then what the edge widths show) are not cut at the plot's edge
         plot = phone.locator("#graph .main-svg").first.bounding_box()
         lines = phone.locator("#graph .gtitle tspan, #graph .gtitle").all()
-        assert lines
+        assert lines and phone.locator("#graph .modebar").first.is_hidden()   # no toolbar over the label
         for line in lines:
             box = line.bounding_box()
             assert box["x"] + box["width"] <= plot["x"] + plot["width"] + 0.5, (line.text_content(), box, plot)

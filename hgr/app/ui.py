@@ -77,6 +77,8 @@ th.att-role {font-size: 11px; padding-right: 2px}
 @media (max-width: 640px) {  /* five 100 px gallery columns made a phone's page 612 px wide */
   #results .grid-container, #similar-results .grid-container {--grid-cols: 2 !important}
   #query {min-width: 100% !important}   /* the query box takes the phone's width; top-k goes under it */
+  /* plotly's toolbar lay over the plot's label at a phone's width; a touch screen pans and zooms without it */
+  .js-plotly-plot .modebar-container {display: none !important}
 }
 """
 
