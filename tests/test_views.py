@@ -294,6 +294,31 @@ def test_a_crowded_graph_row_alternates_its_labels_between_two_lines_and_cuts_th
     assert row_labels(nodes[2:4]) == ["the very long argumen…"] * 2                        # few: one line, 22
 
 
+def test_roles_of_a_shared_argument_are_written_at_different_heights():
+    """Two actions sharing an argument ("a man runs and jumps") once wrote both roles at the same height near it,
+    over each other; each further action's role on that node is written higher up its edge."""
+    from hgr.app.viz import ROLE_AT, ROLE_STEP, graph_figure, layout_positions
+
+    nodes = [{"id": "e", "level": "event", "role": "ROOT", "words": "a man runs and jumps a fence".split(),
+              "spans": [0], "slot": 0},
+             {"id": "a1", "level": "action", "role": "V", "words": ["runs"], "spans": [2], "slot": 0},
+             {"id": "a2", "level": "action", "role": "V", "words": ["jumps"], "spans": [4], "slot": 1},
+             {"id": "m", "level": "entity", "role": "ARG0", "words": ["a", "man"], "spans": [0, 1], "slot": 0},
+             {"id": "f", "level": "entity", "role": "ARG1", "words": ["a", "fence"], "spans": [5, 6], "slot": 1}]
+    edges = [{"source": "e", "target": a, "role": "V"} for a in ("a1", "a2")]
+    edges += [{"source": "a1", "target": "m", "role": "ARG0"}, {"source": "a2", "target": "m", "role": "ARG0"},
+              {"source": "a2", "target": "f", "role": "ARG1"}]
+    graph = {"nodes": nodes, "edges": edges}
+    notes = graph_figure({"graph": graph}).layout["annotations"]
+    pos = layout_positions(graph)
+    drop = pos["a1"][1] - pos["m"][1]                       # an action -> argument edge's height
+    assert [n["text"] for n in notes] == ["ARG0", "ARG0", "ARG1"] and drop > 0
+    assert notes[0]["y"] == pytest.approx(notes[2]["y"])    # one role per node: where roles always were
+    higher = (notes[1]["y"] - notes[0]["y"]) / drop         # the man's second role: higher up its edge, by more
+    assert higher == pytest.approx(ROLE_STEP) and higher >= 0.15   # than a label's height (~18 px of ~100)
+    assert notes[0]["y"] == pytest.approx(pos["a1"][1] - ROLE_AT * drop)
+
+
 def test_the_page_header_shows_the_parser_warning(views):
     """The warning `hgr serve` prints at start-up is on the page too, under the header, escaped; none when the
     model's captions and queries share a parser."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import html
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -109,6 +110,7 @@ def _edge_weights(result: dict, layer: int) -> dict[tuple[str, str], tuple[float
 
 HIGHLIGHT = "#dc2626"      # the ring around a node that the other caption of a comparison lacks
 ROLE_AT = 0.72             # where along an action -> argument edge its role is written (0: the action, 1: the argument)
+ROLE_STEP = 0.2            # an argument's next action writes its role this much higher: side by side they overlapped
 ROW_CHARACTERS = 76        # characters of 13 px text across the graph at its width in the page (half of 1440 px)
 
 
@@ -134,6 +136,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
     names = {n["id"]: n for n in graph["nodes"]}
     weights = _edge_weights(result, layer)
     data, notes, mid_x, mid_y, mid_text = [], [], [], [], []
+    labelled = Counter()                               # role labels written so far on the edges into each node
     for e in graph["edges"]:
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         w = weights.get((e["source"], e["target"]))
@@ -147,7 +150,9 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         mid_y.append((y0 + y1) / 2)
         mid_text.append(hover)
         if e["role"] != "V":                           # nearer the argument, where the labels are spread widest
-            notes.append(dict(x=x0 + ROLE_AT * (x1 - x0), y=y0 + ROLE_AT * (y1 - y0), text=html.escape(e["role"]),
+            at = max(ROLE_AT - ROLE_STEP * labelled[e["target"]], 0.45)   # under the action's own name
+            labelled[e["target"]] += 1
+            notes.append(dict(x=x0 + at * (x1 - x0), y=y0 + at * (y1 - y0), text=html.escape(e["role"]),
                               showarrow=False,
                               font=dict(size=11, color="#334155"), bgcolor="rgba(255,255,255,0.9)",
                               bordercolor="#cbd5e1", borderwidth=1, borderpad=2))
