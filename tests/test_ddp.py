@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from hgr.model import HGRConfig, preset
 from hgr.train import TrainConfig, TrainingData, train, train_step
 from hgr.vocab import Vocabulary
 from tests import synthetic
+from tests.appfixture import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 NO_DROPOUT = {"text_dropout": 0.0, "video_dropout": 0.0, "gcn_dropout": 0.0}   # the processes draw other masks
@@ -84,15 +84,9 @@ def _worker(rank: int, world_size: int, port: int, root: str, out: str) -> None:
     torch.save({"steps": steps, "threads": (during, _threads())}, f"{out}.{rank}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_take_the_step_one_process_takes_on_the_global_batch(tmp_path):
     root = synthetic.build(tmp_path / "coll", n_train=12, n_val=4)
-    torch.multiprocessing.spawn(_worker, args=(2, _free_port(), str(root), str(tmp_path / "steps")), nprocs=2)
+    torch.multiprocessing.spawn(_worker, args=(2, free_port(), str(root), str(tmp_path / "steps")), nprocs=2)
     model, data, batches = _setup(root)
     assert sum(c in data.hard for _, c in batches[0]) == 3 and batches[1][0][1] in data.hard   # both parts
     one = _steps(model, data, batches, distributed.World())

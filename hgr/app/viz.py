@@ -111,6 +111,7 @@ def _edge_weights(result: dict, layer: int) -> dict[tuple[str, str], tuple[float
 HIGHLIGHT = "#dc2626"      # the ring around a node that the other caption of a comparison lacks
 ROLE_AT = 0.72             # where along an action -> argument edge its role is written (0: the action, 1: the argument)
 ROLE_STEP = 0.2            # an argument's next action writes its role this much higher: side by side they overlapped
+ROLE_HIGHEST = 0.45        # ... but no higher than this: above it the role would lie on the action's own name
 ROW_CHARACTERS = 76        # characters of 13 px text across the graph at its width in the page (half of 1440 px)
 
 
@@ -150,7 +151,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         mid_y.append((y0 + y1) / 2)
         mid_text.append(hover)
         if e["role"] != "V":                           # nearer the argument, where the labels are spread widest
-            at = max(ROLE_AT - ROLE_STEP * labelled[e["target"]], 0.45)   # under the action's own name
+            at = max(ROLE_AT - ROLE_STEP * labelled[e["target"]], ROLE_HIGHEST)
             labelled[e["target"]] += 1
             notes.append(dict(x=x0 + at * (x1 - x0), y=y0 + at * (y1 - y0), text=html.escape(e["role"]),
                               showarrow=False,
