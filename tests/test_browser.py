@@ -452,3 +452,46 @@ def test_a_phone_sees_the_whole_demo_answer(browser, demo_page):
             assert box["x"] + box["width"] <= plot["x"] + plot["width"] + 0.5, (line.text_content(), box, plot)
     finally:
         phone.close()
+
+
+def test_a_phone_sees_the_whole_page_on_every_tab(browser, demo_page):
+    """At 390x844 the other tabs' answers stay inside the screen as the search tab's do: the graph explorer's graph as
+    text (its long lines laid the page out 762 px wide), the captions ranked for a clip (seven columns: 477 px) and
+    the About tab's evaluation table (597 px) scroll inside their own boxes, with nothing of them cut off."""
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+
+    def open_tab(name: str) -> None:
+        tab = phone.locator("#tabs [role=tab]", has_text=name)
+        if not (tab.count() and tab.first.is_visible()):
+            phone.get_by_role("button", name="More tabs").tap()
+            tab = phone.locator("#tabs .overflow-dropdown button", has_text=name)
+        tab.first.tap()
+
+    def fits(when: str, box: str) -> None:
+        width = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width == [390, 390], f"{when}: the page is {width[0]} px wide in a {width[1]} px screen"
+        inner = phone.locator(box).evaluate("e => [e.scrollWidth, e.clientWidth, getComputedStyle(e).overflowX]")
+        assert inner[0] > inner[1] and inner[2] == "auto", (when, box, inner)   # wider inside, and it scrolls
+
+    try:
+        phone.set_default_timeout(60_000)
+        phone.goto(demo_page.url)
+        phone.locator("#query textarea").wait_for()
+        open_tab("Graph explorer")
+        sentence = phone.get_by_label("Any sentence")
+        sentence.fill("a woman in a red dress throws a frisbee to her dog and the dog catches it in mid air")
+        phone.get_by_role("button", name="Show graph").tap()
+        phone.locator("#explorer-tree .cm-line", has_text="action").filter(has_text="catches").wait_for()
+        fits("the graph explorer's answer", "#explorer-tree .cm-scroller")
+        open_tab("Video → text")
+        video = phone.locator("#v2t-video input")
+        video.fill("dw00014")
+        phone.get_by_role("option", name="dw00014", exact=True).tap()
+        phone.locator("#captions-btn").tap()
+        phone.locator("#v2t-alignment").get_by_text("against caption #1").wait_for()
+        fits("the captions ranked for a clip", "#captions .table-wrap")
+        open_tab("About")
+        phone.get_by_text("Evaluation (from the model card)").wait_for()
+        fits("the About tab", "#about table")
+    finally:
+        phone.close()

@@ -65,6 +65,12 @@ th.att-role {font-size: 11px; padding-right: 2px}
 .alignment td {min-width: 40px; padding: 3px 2px; text-align: center}
 .attention p, .alignment p, .score-bars p {margin: 4px 0}
 .att-title {font-size: 14px}
+/* the explorer's graph as text: its long lines scroll inside the box; they laid a phone's page out 762 px wide */
+#explorer-tree .codemirror-wrapper {width: 0; min-width: 100%}
+/* the About tab: a long identifier breaks; the evaluation table scrolls inside its box (both widened a phone's page) */
+#about li code {overflow-wrap: anywhere}
+#about table {display: block; overflow-x: auto; width: 0; min-width: 100%}
+#about th, #about td {white-space: nowrap}
 /* scores (viz.scores_html): one row of four bars per result */
 .score-row {margin: 0 0 5px 0}
 .score-label {font-size: 12px; line-height: 1.3; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
@@ -79,6 +85,10 @@ th.att-role {font-size: 11px; padding-right: 2px}
   #query {min-width: 100% !important}   /* the query box takes the phone's width; top-k goes under it */
   /* plotly's toolbar lay over the plot's label at a phone's width; a touch screen pans and zooms without it */
   .js-plotly-plot .modebar-container {display: none !important}
+  /* the ranked captions' seven columns laid the page out 477 px wide: they scroll inside their box instead */
+  #captions {width: 0 !important; min-width: 100% !important}
+  #captions .table-wrap {overflow-x: auto !important}
+  #captions .table-wrap > * {min-width: 660px}
 }
 """
 
@@ -330,14 +340,15 @@ def build(service: DemoService) -> gr.Blocks:
                     with gr.Column():
                         ex_attention = gr.HTML(viz.note_html("Graph attention appears here."), label="Graph attention",
                                                elem_id="explorer-attention")
-                ex_tree = gr.Code(label="The graph as text (word indices in brackets)", language=None)
+                ex_tree = gr.Code(label="The graph as text (word indices in brackets)", language=None,
+                                  elem_id="explorer-tree")
                 gr.on([show.click, sentence.submit], kept_on_error(views.explore, 5, "No graph"), [sentence],
                       [ex_state, ex_graph, ex_attention, ex_tree, ex_layer],
                       api_name="ui_parse", api_visibility="undocumented")
                 ex_layer.change(views.redraw_graph, [ex_state, ex_layer], [ex_graph], api_visibility="private")
 
             with gr.Tab("About", id="about"):
-                gr.Markdown(about_markdown(service))
+                gr.Markdown(about_markdown(service), elem_id="about")
 
         tabs.change(None, js=CLOSE_MESSAGES, api_visibility="private")   # a tab's messages stay with it
         api.mount(service, k_default)          # the JSON endpoints (docs/api.md), on hidden components
