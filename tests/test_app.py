@@ -253,6 +253,7 @@ def test_gallery_clips_are_served_in_place(app):
 @pytest.mark.parametrize("query, message", [
     ("", "empty"), ("   \n ", "empty"), ("?!... ;;", "no words"),
     ("qwertzuiop blorfle", "vocabulary"), ("a red square moves " * 600, "characters long"),
+    ("the the the the", "only function words"), ("It is over there.", "only function words"),
 ])
 def test_bad_queries(client, query, message):
     from gradio_client.exceptions import AppError

@@ -37,6 +37,19 @@ from hgr.video_io import Sampling, probe_video
 UPLOAD_EXTENSIONS = (".mp4", ".webm", ".mov", ".avi", ".gif", ".m4v", ".mkv")
 
 
+# Closed-class English words: a query of these alone ("the the the", "it is there") names nothing to search for.
+FUNCTION_WORDS = frozenset("""
+a an the this that these those some any each every no all both either neither another such what which whose
+i me my mine you your yours he him his she her hers it its we us our ours they them their theirs itself himself
+herself themselves myself yourself ourselves who whom one ones
+of in on at to from by with without into onto over under above below up down out off about across along around
+through behind beside between among near toward towards for as than after before during until upon within via
+and or but nor so yet then while when where if because although though
+is are was were be been being am has have had do does did will would shall should can could may might must
+there here not very too also just only
+""".split())
+
+
 @dataclass
 class AppConfig:
     top_k: int = 10                  # results shown by default
@@ -254,6 +267,11 @@ class DemoService:
             raise ParseError("no words in the query, only punctuation or symbols: type a sentence")
         vocab = self.checkpoint.vocab
         read = words[:self.cfg.max_words]
+        if all(w in FUNCTION_WORDS for w in read):
+            raise ParseError(f"{' '.join(read[:8])!r} has only function words (articles, pronouns, prepositions, "
+                             "auxiliaries): it names no one, nothing and no action to match, so every video would "
+                             "rank by chance; say who does what, e.g. "
+                             f"{(self.examples() or ['a dog is chasing a cat'])[0]!r}")
         unknown = [w for w in read if w not in vocab]
         if len(unknown) == len(read):
             raise ParseError(f"none of the words {' '.join(read[:8])!r} is in the model's vocabulary "
