@@ -483,6 +483,19 @@ def test_a_phone_sees_the_whole_page_on_every_tab(browser, demo_page):
         phone.get_by_role("button", name="Show graph").tap()
         phone.locator("#explorer-tree .cm-line", has_text="action").filter(has_text="catches").wait_for()
         fits("the graph explorer's answer", "#explorer-tree .cm-scroller")
+        # its graph, two actions of three arguments each in a 306 px plot: no role or node label over another
+        drawn = phone.locator("#explorer-graph").evaluate("""g => {
+            const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+            return {plot: box(g.querySelector('.main-svg')),
+                    roles: [...g.querySelectorAll('.annotation rect')].map(box),
+                    labels: [...g.querySelectorAll('.textpoint')].map(box)}; }""")
+        for kind in ("roles", "labels"):
+            boxes = drawn[kind]
+            assert len(boxes) == {"roles": 6, "labels": 9}[kind], (kind, boxes)
+            for i, a in enumerate(boxes):
+                assert a[0] >= drawn["plot"][0] and a[2] <= drawn["plot"][2], (kind, a, drawn["plot"])   # not cut
+                for b in boxes[i + 1:]:
+                    assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]), (kind, a, b)
         open_tab("Video → text")
         video = phone.locator("#v2t-video input")
         video.fill("dw00014")

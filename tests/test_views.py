@@ -274,49 +274,77 @@ def test_the_parser_warning_falls_back_to_the_collections_parser(views):
     assert "the model's training captions" in warning({"data": {"parser": "spacy-rules-0"}}, {})
 
 
-def test_a_crowded_graph_row_alternates_its_labels_between_two_lines_and_cuts_them_to_fit():
-    """Seven arguments under one action once wrote their 22-character labels over each other: past three nodes a
-    row's labels alternate between two lines and are cut to what two slots hold; every word stays in the hover."""
-    from hgr.app.viz import ROW_CHARACTERS, graph_figure, row_labels
-
-    nodes = [{"id": "e", "level": "event", "role": "ROOT", "words": "a man throws things".split(), "spans": [0],
-              "slot": 0},
-             {"id": "a", "level": "action", "role": "V", "words": ["throws"], "spans": [2], "slot": 0}]
+def _one_action(words: list[str], arguments: list[str]) -> dict:
+    """A graph of one action over `arguments` (each an argument's words)."""
+    nodes = [{"id": "e", "level": "event", "role": "ROOT", "words": words, "spans": [0], "slot": 0},
+             {"id": "a", "level": "action", "role": "V", "words": [words[2]], "spans": [2], "slot": 0}]
     nodes += [{"id": f"o{i}", "level": "entity", "role": f"ARG{i}", "slot": i, "spans": [3 + i],
-               "words": f"the very long argument number {i} of the verb".split()} for i in range(7)]
+               "words": text.split()} for i, text in enumerate(arguments)]
     edges = [{"source": "e", "target": "a", "role": "V"}]
-    edges += [{"source": "a", "target": f"o{i}", "role": f"ARG{i}"} for i in range(7)]
-    entity = [t for t in graph_figure({"graph": {"nodes": nodes, "edges": edges}}).data if t.get("name") == "entity"][0]
-    width = 2 * ROW_CHARACTERS // 7 - 1
-    assert [t.startswith("<br>") for t in entity["text"]] == [i % 2 == 1 for i in range(7)]
-    assert all(len(t.removeprefix("<br>")) == width and t.endswith("…") for t in entity["text"])
-    assert all(" ".join(n["words"]) in h for n, h in zip(nodes[2:], entity["hovertext"]))
-    assert row_labels(nodes[2:4]) == ["the very long argumen…"] * 2                        # few: one line, 22
+    edges += [{"source": "a", "target": f"o{i}", "role": f"ARG{i}"} for i in range(len(arguments))]
+    return {"nodes": nodes, "edges": edges}
 
 
-def test_roles_of_a_shared_argument_are_written_at_different_heights():
-    """Two actions sharing an argument ("a man runs and jumps") once wrote both roles at the same height near it,
-    over each other; each further action's role on that node is written higher up its edge."""
-    from hgr.app.viz import ROLE_AT, ROLE_STEP, graph_figure, layout_positions
+def test_a_crowded_graph_row_alternates_its_labels_between_lines_and_wraps_them_to_fit_a_phone():
+    """Seven arguments under one action once wrote their 22-character labels over each other, and on a phone any row
+    of long labels did: each label is at most two lines that fit its slot on a 390 px phone, past three nodes every
+    other one starts two lines lower, and every word stays in the hover. Short labels stay on one line."""
+    from hgr.app.viz import graph_figure, line_width, row_labels
 
-    nodes = [{"id": "e", "level": "event", "role": "ROOT", "words": "a man runs and jumps a fence".split(),
-              "spans": [0], "slot": 0},
-             {"id": "a1", "level": "action", "role": "V", "words": ["runs"], "spans": [2], "slot": 0},
-             {"id": "a2", "level": "action", "role": "V", "words": ["jumps"], "spans": [4], "slot": 1},
-             {"id": "m", "level": "entity", "role": "ARG0", "words": ["a", "man"], "spans": [0, 1], "slot": 0},
-             {"id": "f", "level": "entity", "role": "ARG1", "words": ["a", "fence"], "spans": [5, 6], "slot": 1}]
-    edges = [{"source": "e", "target": a, "role": "V"} for a in ("a1", "a2")]
-    edges += [{"source": "a1", "target": "m", "role": "ARG0"}, {"source": "a2", "target": "m", "role": "ARG0"},
-              {"source": "a2", "target": "f", "role": "ARG1"}]
-    graph = {"nodes": nodes, "edges": edges}
-    notes = graph_figure({"graph": graph}).layout["annotations"]
+    graph = _one_action("a man throws things".split(), [f"the very long argument number {i} of the verb"
+                                                        for i in range(7)])
+    entity = [t for t in graph_figure({"graph": graph}).data if t.get("name") == "entity"][0]
+    width = line_width(7, 7, 2)
+    assert 8 <= width < 22
+    assert [t.startswith("<br><br>") for t in entity["text"]] == [i % 2 == 1 for i in range(7)]
+    for text in entity["text"]:
+        lines = text.removeprefix("<br><br>").split("<br>")
+        assert len(lines) == 2 and all(len(line) <= width for line in lines) and lines[-1].endswith("…"), lines
+    assert all(" ".join(n["words"]) in h for n, h in zip(graph["nodes"][2:], entity["hovertext"]))
+    short = [{"words": [w]} for w in ("runs", "jumps", "watches", "laughs")]
+    assert row_labels(short) == ["runs", "jumps", "watches", "laughs"]                  # fits: no second line
+    assert row_labels([{"words": "a woman in a red dress".split()}]) == ["a woman in a red dress"]
+
+
+@pytest.mark.parametrize("graph", ["shared", "seven", "two actions"])
+def test_role_labels_never_overlap_on_a_phone(graph):
+    """Roles side by side once overlapped: two actions sharing an argument ("a man runs and jumps a fence") wrote
+    both roles at one place, and on a phone the roles of neighbouring arguments ran into each other. Each role is
+    written nearest its argument unless that overlaps a role already there; none overlap at a phone's scale (the
+    label boxes measured in Chromium; tests/test_browser.py checks the drawn boxes)."""
+    from hgr.app.viz import ROLE_ATS, graph_figure, layout_positions, overlap, role_box
+
+    if graph == "shared":
+        nodes = [{"id": "e", "level": "event", "role": "ROOT", "words": "a man runs and jumps a fence".split(),
+                  "spans": [0], "slot": 0},
+                 {"id": "a1", "level": "action", "role": "V", "words": ["runs"], "spans": [2], "slot": 0},
+                 {"id": "a2", "level": "action", "role": "V", "words": ["jumps"], "spans": [4], "slot": 1},
+                 {"id": "m", "level": "entity", "role": "ARG0", "words": ["a", "man"], "spans": [0, 1], "slot": 0},
+                 {"id": "f", "level": "entity", "role": "ARG1", "words": ["a", "fence"], "spans": [5, 6], "slot": 1}]
+        edges = [{"source": "e", "target": a, "role": "V"} for a in ("a1", "a2")]
+        edges += [{"source": "a1", "target": "m", "role": "ARG0"}, {"source": "a2", "target": "m", "role": "ARG0"},
+                  {"source": "a2", "target": "f", "role": "ARGM-LOC"}]
+        graph = {"nodes": nodes, "edges": edges}
+    elif graph == "seven":
+        graph = _one_action("a man throws things".split(), ["x"] * 7)
+    else:                                               # "a man throws a b c and a dog catches d e f"
+        graph = _one_action("a man throws it".split(), ["a", "b", "c"])
+        graph["nodes"].append({"id": "a2", "level": "action", "role": "V", "words": ["catches"], "spans": [9],
+                               "slot": 1})
+        graph["nodes"] += [{"id": f"p{i}", "level": "entity", "role": f"ARG{i}", "slot": 3 + i, "spans": [10 + i],
+                            "words": [w]} for i, w in enumerate("def")]
+        graph["edges"].append({"source": "e", "target": "a2", "role": "V"})
+        graph["edges"] += [{"source": "a2", "target": f"p{i}", "role": f"ARG{i}"} for i in range(3)]
+    layout = graph_figure({"graph": graph}).layout
+    notes = layout["annotations"]
+    xs, ys = layout["xaxis"]["range"], layout["yaxis"]["range"]
+    boxes = [role_box(n["text"], n["x"], n["y"], xs[1] - xs[0], ys[1] - ys[0], pad=0) for n in notes]
+    assert len(notes) == sum(e["role"] != "V" for e in graph["edges"])
+    assert all(overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:]), notes
     pos = layout_positions(graph)
-    drop = pos["a1"][1] - pos["m"][1]                       # an action -> argument edge's height
-    assert [n["text"] for n in notes] == ["ARG0", "ARG0", "ARG1"] and drop > 0
-    assert notes[0]["y"] == pytest.approx(notes[2]["y"])    # one role per node: where roles always were
-    higher = (notes[1]["y"] - notes[0]["y"]) / drop         # the man's second role: higher up its edge, by more
-    assert higher == pytest.approx(ROLE_STEP) and higher >= 0.15   # than a label's height (~18 px of ~100)
-    assert notes[0]["y"] == pytest.approx(pos["a1"][1] - ROLE_AT * drop)
+    first = next(e for e in graph["edges"] if e["role"] != "V")
+    top, bottom = pos[first["source"]][1], pos[first["target"]][1]
+    assert notes[0]["y"] == pytest.approx(top + ROLE_ATS[0] * (bottom - top))   # the first: nearest its argument
 
 
 def test_the_page_header_shows_the_parser_warning(views):

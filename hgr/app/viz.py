@@ -109,20 +109,91 @@ def _edge_weights(result: dict, layer: int) -> dict[tuple[str, str], tuple[float
 
 
 HIGHLIGHT = "#dc2626"      # the ring around a node that the other caption of a comparison lacks
-ROLE_AT = 0.72             # where along an action -> argument edge its role is written (0: the action, 1: the argument)
-ROLE_STEP = 0.2            # an argument's next action writes its role this much higher: side by side they overlapped
-ROLE_HIGHEST = 0.45        # ... but no higher than this: above it the role would lie on the action's own name
-ROW_CHARACTERS = 76        # characters of 13 px text across the graph at its width in the page (half of 1440 px)
+# Where along an action -> argument edge its role is written (0: the action, 1: the argument): nearest the argument,
+# where edges are spread widest, or the next of these places that overlaps no role written already (else the one
+# that overlaps least); higher than 0.45 it would lie on the action's own name.
+ROLE_ATS = (0.72, 0.585, 0.45, 0.65, 0.52)
+PLOT_PX = (306, 310)       # the plot area of a 420 px high graph on a 390 px phone (measured in Chromium): the most
+PLOT_CHARACTERS = 45       # crowded labels; about 48 characters of 13 px text span it
+MARGIN_SLOTS = 2.0         # the x range's margins, in slots: one each side, half a crowded row's label (graph_figure)
+LINE_HEIGHT = 0.14         # one line of a label, in y units of a 420 px high graph
 
 
-def row_labels(nodes: Sequence[dict]) -> list[str]:
-    """The labels of one row of the graph: past three nodes, every other one a line lower, so that neighbours never
-    share a line, and each cut to what two of its row's slots hold (all the words stay in the hover)."""
-    if len(nodes) <= 3:
-        return [html.escape(node_label(n)) for n in nodes]
-    width = max(8, min(22, 2 * ROW_CHARACTERS // len(nodes) - 1))
-    return [("<br>" if i % 2 else "") + html.escape(node_label(n, width)) for i, n in enumerate(nodes)]
+def role_box(text: str, x: float, y: float, x_range: float, y_range: float,
+             pad: float = 2.0) -> tuple[float, float, float, float]:
+    """The box (left, bottom, right, top, in px on a phone) of a role's label written at (x, y), `pad` px wider
+    each way to keep neighbours clear: 11 px text in a bordered box ("ARG0" measured 36x18 px in Chromium)."""
+    half_w, half_h = (6.5 * len(text) + 10) / 2 + pad, 9.0 + pad
+    cx, cy = x * PLOT_PX[0] / x_range, y * PLOT_PX[1] / y_range
+    return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
+
+def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The area two boxes (left, bottom, right, top) share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def role_places(roles: Sequence[tuple[str, Sequence[tuple[float, float]]]], x_range: float, y_range: float,
+                rounds: int = 4) -> list[tuple[float, float]]:
+    """Where to write each (role, its places in order of preference): the first place that overlaps no role placed
+    before it, then, a few rounds over all, each moved to the place that overlaps the others least (a label that
+    took an early role's only free place frees it)."""
+    def cost(i: int, place: tuple[float, float], chosen: list) -> float:
+        box = role_box(roles[i][0], *place, x_range, y_range)
+        return sum(overlap(box, role_box(roles[j][0], *p, x_range, y_range)) for j, p in enumerate(chosen)
+                   if j != i and p is not None)
+
+    chosen: list = [None] * len(roles)
+    for i, (_, places) in enumerate(roles):
+        costs = [cost(i, p, chosen) for p in places]
+        chosen[i] = places[costs.index(min(costs))]
+    for _ in range(rounds):
+        moved = False
+        for i, (_, places) in enumerate(roles):
+            now = cost(i, chosen[i], chosen)
+            if now > 0:
+                costs = [cost(i, p, chosen) for p in places]
+                if min(costs) < now:
+                    chosen[i], moved = places[costs.index(min(costs))], True
+        if not moved:
+            break
+    return chosen
+
+
+def line_width(row: int, width: int, slots: int = 1) -> int:
+    """Characters in one line of a node's label in a row of `row` nodes spread across the x range of a widest row of
+    `width`, given `slots` of it: what that holds on a phone (a desktop's plot is twice as wide)."""
+    slot = (width - 1) / (row - 1) if row > 1 else width - 1 + MARGIN_SLOTS
+    per_slot = PLOT_CHARACTERS / (width - 1 + MARGIN_SLOTS)
+    return max(8, min(22, int(per_slot * slot * slots) - 1))
+
+
+def wrapped(text: str, width: int, lines: int = 2) -> list[str]:
+    """`text` in at most `lines` lines of at most `width` characters, broken between words; what does not fit is
+    cut with an ellipsis (a word longer than a line is cut too)."""
+    out, words = [], text.split()
+    while words and len(out) < lines:
+        line = words.pop(0)
+        while words and len(line) + 1 + len(words[0]) <= width:
+            line += " " + words.pop(0)
+        out.append(line if len(line) <= width else line[:width - 1] + "…")
+    if words:
+        last = out[-1]
+        out[-1] = (last if len(last) < width else last[:width - 1]) + "…"
+    return out
+
+
+def row_labels(nodes: Sequence[dict], width: int | None = None) -> list[str]:
+    """The labels of one row of the graph, in a graph whose widest row holds `width` nodes (default: this row):
+    each in at most two lines that fit its slot on a phone (all the words stay in the hover). Past three nodes, when
+    a label does not fit one slot, every other label starts two lines lower and each gets two slots' width, so that
+    neighbours never share a line."""
+    width = max(width or 0, len(nodes))
+    texts = [" ".join(node["words"]) for node in nodes]
+    alternate = len(nodes) > 3 and any(len(t) > line_width(len(nodes), width) for t in texts)
+    chars = line_width(len(nodes), width, 2 if alternate else 1)
+    return [("<br><br>" if alternate and i % 2 else "") + "<br>".join(html.escape(line) for line in wrapped(t, chars))
+            for i, t in enumerate(texts)]
 
 
 def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Collection[str] = (),
@@ -137,7 +208,15 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
     names = {n["id"]: n for n in graph["nodes"]}
     weights = _edge_weights(result, layer)
     data, notes, mid_x, mid_y, mid_text = [], [], [], [], []
-    labelled = Counter()                               # role labels written so far on the edges into each node
+    widest = max(Counter(n["level"] for n in graph["nodes"]).values())
+    rows = {level: [n for n in graph["nodes"] if n["level"] == level] for level in ("event", "action", "entity")}
+    labels = {level: row_labels(nodes, widest) for level, nodes in rows.items() if nodes}
+    lines = max([label.count("<br>") + 1 for label in labels.get("entity", [])] or [1])   # down to the lowest
+    xs = [p[0] for p in pos.values()]
+    x_lim = [min(xs) - MARGIN_SLOTS / 2, max(xs) + MARGIN_SLOTS / 2]
+    y_lim = [min(-0.55, -0.2 - LINE_HEIGHT * lines), 2.35]
+    x_range, y_range = x_lim[1] - x_lim[0], y_lim[1] - y_lim[0]
+    roles = []                                          # (role, the places along its edge it may be written)
     for e in graph["edges"]:
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         w = weights.get((e["source"], e["target"]))
@@ -150,17 +229,15 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         mid_x.append((x0 + x1) / 2)
         mid_y.append((y0 + y1) / 2)
         mid_text.append(hover)
-        if e["role"] != "V":                           # nearer the argument, where the labels are spread widest
-            at = max(ROLE_AT - ROLE_STEP * labelled[e["target"]], ROLE_HIGHEST)
-            labelled[e["target"]] += 1
-            notes.append(dict(x=x0 + at * (x1 - x0), y=y0 + at * (y1 - y0), text=html.escape(e["role"]),
-                              showarrow=False,
-                              font=dict(size=11, color="#334155"), bgcolor="rgba(255,255,255,0.9)",
-                              bordercolor="#cbd5e1", borderwidth=1, borderpad=2))
+        if e["role"] != "V":
+            roles.append((e["role"], [(x0 + at * (x1 - x0), y0 + at * (y1 - y0)) for at in ROLE_ATS]))
+    for (role, _), (x, y) in zip(roles, role_places(roles, x_range, y_range)):
+        notes.append(dict(x=x, y=y, text=html.escape(role), showarrow=False,
+                          font=dict(size=11, color="#334155"), bgcolor="rgba(255,255,255,0.9)",
+                          bordercolor="#cbd5e1", borderwidth=1, borderpad=2))
     data.append(dict(type="scatter", x=mid_x, y=mid_y, mode="markers", marker=dict(size=14, opacity=0),
                      showlegend=False, hovertext=mid_text, hoverinfo="text"))
-    for level in ("event", "action", "entity"):
-        nodes = [n for n in graph["nodes"] if n["level"] == level]
+    for level, nodes in rows.items():
         if not nodes:
             continue
         hover = [f"<b>{level}</b> ({html.escape(n['role'])})<br>{html.escape(' '.join(n['words']))}"
@@ -169,7 +246,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
                  for n in nodes]
         data.append(dict(
             type="scatter", x=[pos[n["id"]][0] for n in nodes], y=[pos[n["id"]][1] for n in nodes],
-            mode="markers+text", name=level, text=row_labels(nodes),
+            mode="markers+text", name=level, text=labels[level],
             textposition="bottom center", hovertext=hover, hoverinfo="text", textfont=dict(size=13),
             marker=dict(size=30 if level == "event" else 24, color=LEVEL_COLOURS[level],
                         line=dict(width=2, color="white"),
@@ -179,7 +256,6 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         data.append(dict(type="scatter", x=[pos[i][0] for i in ringed], y=[pos[i][1] for i in ringed],
                          mode="markers", hoverinfo="skip", showlegend=False,
                          marker=dict(symbol="circle-open", size=36, color=HIGHLIGHT, line=dict(width=3))))
-    xs = [p[0] for p in pos.values()]
     layers = len(result.get("attention") or [])
     if layers:
         # a line of its own: after the name it was cut at a phone's width
@@ -187,8 +263,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
                   f"{min(layer, max(layers - 1, 0)) + 1} of {layers}</span>")
     layout = dict(annotations=notes or None, hoverlabel=dict(bgcolor="white"),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
-                  xaxis=dict(visible=False, range=[min(xs) - 0.7, max(xs) + 0.7]),
-                  yaxis=dict(visible=False, range=[-0.55, 2.35]))
+                  xaxis=dict(visible=False, range=x_lim), yaxis=dict(visible=False, range=y_lim))
     return figure(data, layout, height, title)
 
 
