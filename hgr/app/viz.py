@@ -47,9 +47,14 @@ def _default_template() -> dict:
     return go.Figure().to_dict()["layout"]["template"]
 
 
+def title_px(title: str) -> int:
+    """A figure's top margin: its title's lines."""
+    return (62 if "<br>" in title else 44) if title else 10
+
+
 def figure(data: list[dict], layout: dict, height: int, title: str = "") -> Figure:
     """One figure from plain trace and layout dicts, with the app's common layout (None values left out)."""
-    top = (62 if "<br>" in title else 44) if title else 10
+    top = title_px(title)
     base = dict(height=height, margin=dict(l=10, r=10, t=top, b=10), font=FONT,
                 paper_bgcolor="white", plot_bgcolor="white", title=dict(text=title, x=0.01, font=dict(size=15)))
     return Figure(data=data, layout={k: v for k, v in {**base, **layout}.items() if v is not None})
@@ -113,18 +118,20 @@ HIGHLIGHT = "#dc2626"      # the ring around a node that the other caption of a 
 # where edges are spread widest, or the next of these places that overlaps no role written already (else the one
 # that overlaps least); higher than 0.45 it would lie on the action's own name.
 ROLE_ATS = (0.72, 0.585, 0.45, 0.65, 0.52)
-PLOT_PX = (306, 310)       # the plot area of a 420 px high graph on a 390 px phone (measured in Chromium): the most
-PLOT_CHARACTERS = 45       # crowded labels; about 48 characters of 13 px text span it
+PLOT_WIDTH = 306           # px of a graph's plot area on a 390 px phone (measured in Chromium), where labels are most
+PLOT_CHARACTERS = 45       # crowded; about 48 characters of 13 px text span it
+LEGEND_PX = 48             # what the legend and bottom margin take of a graph's height (420 px: a 310 px plot)
 MARGIN_SLOTS = 2.0         # the x range's margins, in slots: one each side, half a crowded row's label (graph_figure)
-LINE_HEIGHT = 0.14         # one line of a label, in y units of a 420 px high graph
+LINE_PX = 16               # one line of a node's 13 px label
 
 
-def role_box(text: str, x: float, y: float, x_range: float, y_range: float,
+def role_box(text: str, x: float, y: float, scale: tuple[float, float],
              pad: float = 2.0) -> tuple[float, float, float, float]:
     """The box (left, bottom, right, top, in px on a phone) of a role's label written at (x, y), `pad` px wider
-    each way to keep neighbours clear: 11 px text in a bordered box ("ARG0" measured 36x18 px in Chromium)."""
+    each way to keep neighbours clear, `scale` px a unit of x and of y: 11 px text in a bordered box ("ARG0" measured
+    36x18 px in Chromium)."""
     half_w, half_h = (6.5 * len(text) + 10) / 2 + pad, 9.0 + pad
-    cx, cy = x * PLOT_PX[0] / x_range, y * PLOT_PX[1] / y_range
+    cx, cy = x * scale[0], y * scale[1]
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
 
@@ -133,14 +140,14 @@ def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
-def role_places(roles: Sequence[tuple[str, Sequence[tuple[float, float]]]], x_range: float, y_range: float,
+def role_places(roles: Sequence[tuple[str, Sequence[tuple[float, float]]]], scale: tuple[float, float],
                 rounds: int = 4) -> list[tuple[float, float]]:
     """Where to write each (role, its places in order of preference): the first place that overlaps no role placed
     before it, then, a few rounds over all, each moved to the place that overlaps the others least (a label that
     took an early role's only free place frees it)."""
     def cost(i: int, place: tuple[float, float], chosen: list) -> float:
-        box = role_box(roles[i][0], *place, x_range, y_range)
-        return sum(overlap(box, role_box(roles[j][0], *p, x_range, y_range)) for j, p in enumerate(chosen)
+        box = role_box(roles[i][0], *place, scale)
+        return sum(overlap(box, role_box(roles[j][0], *p, scale)) for j, p in enumerate(chosen)
                    if j != i and p is not None)
 
     chosen: list = [None] * len(roles)
@@ -214,8 +221,15 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
     lines = max([label.count("<br>") + 1 for label in labels.get("entity", [])] or [1])   # down to the lowest
     xs = [p[0] for p in pos.values()]
     x_lim = [min(xs) - MARGIN_SLOTS / 2, max(xs) + MARGIN_SLOTS / 2]
-    y_lim = [min(-0.55, -0.2 - LINE_HEIGHT * lines), 2.35]
-    x_range, y_range = x_lim[1] - x_lim[0], y_lim[1] - y_lim[0]
+    layers = len(result.get("attention") or [])
+    if layers:
+        # a line of its own: after the name it was cut at a phone's width
+        title += (f"<br><span style='font-size:12px;color:#64748b'>edge width = attention in layer "
+                  f"{min(layer, max(layers - 1, 0)) + 1} of {layers}</span>")
+    plot_px = height - title_px(title) - LEGEND_PX
+    below = LINE_PX * lines + 18                        # px under the entities' centres: their labels' lines
+    y_lim = [-max(0.55, 2.35 * below / max(plot_px - below, 1)), 2.35]
+    scale = (PLOT_WIDTH / (x_lim[1] - x_lim[0]), plot_px / (y_lim[1] - y_lim[0]))
     roles = []                                          # (role, the places along its edge it may be written)
     for e in graph["edges"]:
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
@@ -231,7 +245,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         mid_text.append(hover)
         if e["role"] != "V":
             roles.append((e["role"], [(x0 + at * (x1 - x0), y0 + at * (y1 - y0)) for at in ROLE_ATS]))
-    for (role, _), (x, y) in zip(roles, role_places(roles, x_range, y_range)):
+    for (role, _), (x, y) in zip(roles, role_places(roles, scale)):
         notes.append(dict(x=x, y=y, text=html.escape(role), showarrow=False,
                           font=dict(size=11, color="#334155"), bgcolor="rgba(255,255,255,0.9)",
                           bordercolor="#cbd5e1", borderwidth=1, borderpad=2))
@@ -256,11 +270,6 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         data.append(dict(type="scatter", x=[pos[i][0] for i in ringed], y=[pos[i][1] for i in ringed],
                          mode="markers", hoverinfo="skip", showlegend=False,
                          marker=dict(symbol="circle-open", size=36, color=HIGHLIGHT, line=dict(width=3))))
-    layers = len(result.get("attention") or [])
-    if layers:
-        # a line of its own: after the name it was cut at a phone's width
-        title += (f"<br><span style='font-size:12px;color:#64748b'>edge width = attention in layer "
-                  f"{min(layer, max(layers - 1, 0)) + 1} of {layers}</span>")
     layout = dict(annotations=notes or None, hoverlabel=dict(bgcolor="white"),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
                   xaxis=dict(visible=False, range=x_lim), yaxis=dict(visible=False, range=y_lim))
