@@ -231,6 +231,9 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
     y_lim = [-max(0.55, 2.35 * below / max(plot_px - below, 1)), 2.35]
     scale = (PLOT_WIDTH / (x_lim[1] - x_lim[0]), plot_px / (y_lim[1] - y_lim[0]))
     roles = []                                          # (role, the places along its edge it may be written)
+    # not over an action's name: its marker's lower half and its label's lines, then half a role's box
+    name_px = 12 + LINE_PX * max([label.count("<br>") + 1 for label in labels.get("action", [])] or [1]) + 11
+    highest = [at for at in ROLE_ATS if at * scale[1] >= name_px] or [max(ROLE_ATS)]
     for e in graph["edges"]:
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         w = weights.get((e["source"], e["target"]))
@@ -244,7 +247,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         mid_y.append((y0 + y1) / 2)
         mid_text.append(hover)
         if e["role"] != "V":
-            roles.append((e["role"], [(x0 + at * (x1 - x0), y0 + at * (y1 - y0)) for at in ROLE_ATS]))
+            roles.append((e["role"], [(x0 + at * (x1 - x0), y0 + at * (y1 - y0)) for at in highest]))
     for (role, _), (x, y) in zip(roles, role_places(roles, scale)):
         notes.append(dict(x=x, y=y, text=html.escape(role), showarrow=False,
                           font=dict(size=11, color="#334155"), bgcolor="rgba(255,255,255,0.9)",
