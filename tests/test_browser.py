@@ -418,6 +418,10 @@ def test_a_phone_sees_the_whole_page(browser, page):
         phone.locator("#search-btn").tap()
         phone.locator("#alignment").get_by_text("#1 clip2: which frames").wait_for()
         check("after a search")
+        # the graph editor's two pickers each take the phone's width: side by side their text ran under the arrow
+        editor = phone.locator("#editor").first.bounding_box()      # a group: gradio gives two divs its id
+        for picker in ("#edit-op", "#edit-target"):
+            assert phone.locator(picker).bounding_box()["width"] >= 0.9 * editor["width"], picker
         # a message (here: words the model does not know) shows at the bottom of the screen, not over the header
         phone.locator("#query textarea").fill("a zorblax quibbles over a yellow wall")
         phone.locator("#search-btn").tap()

@@ -85,6 +85,7 @@ th.att-role {font-size: 11px; padding-right: 2px}
   #query {min-width: 100% !important}   /* the query box takes the phone's width; top-k goes under it */
   /* plotly's toolbar lay over the plot's label at a phone's width; a touch screen pans and zooms without it */
   .js-plotly-plot .modebar-container {display: none !important}
+  #edit-op, #edit-target {min-width: 100% !important}   /* side by side, a phone cut their text under the arrow */
   /* the ranked captions' seven columns laid the page out 477 px wide: they scroll inside their box instead */
   #captions {width: 0 !important; min-width: 100% !important}
   #captions .table-wrap {overflow-x: auto !important}
