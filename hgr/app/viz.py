@@ -116,8 +116,8 @@ def _edge_weights(result: dict, layer: int) -> dict[tuple[str, str], tuple[float
 HIGHLIGHT = "#dc2626"      # the ring around a node that the other caption of a comparison lacks
 # Where along an action -> argument edge its role is written (0: the action, 1: the argument): nearest the argument,
 # where edges are spread widest, or the next of these places that overlaps no role written already (else the one
-# that overlaps least); higher than 0.45 it would lie on the action's own name.
-ROLE_ATS = (0.72, 0.585, 0.45, 0.65, 0.52)
+# that overlaps least), among those clear of the action's name and the argument's marker at the figure's scale.
+ROLE_ATS = (0.72, 0.585, 0.45, 0.65, 0.52, 0.675, 0.63, 0.54, 0.495, 0.76, 0.8)
 PLOT_WIDTH = 306           # px of a graph's plot area on a 390 px phone (measured in Chromium), where labels are most
 PLOT_CHARACTERS = 45       # crowded; about 48 characters of 13 px text span it
 LEGEND_PX = 48             # what the legend and bottom margin take of a graph's height (420 px: a 310 px plot)
@@ -231,9 +231,11 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
     y_lim = [-max(0.55, 2.35 * below / max(plot_px - below, 1)), 2.35]
     scale = (PLOT_WIDTH / (x_lim[1] - x_lim[0]), plot_px / (y_lim[1] - y_lim[0]))
     roles = []                                          # (role, the places along its edge it may be written)
-    # not over an action's name: its marker's lower half and its label's lines, then half a role's box
+    # a role's place along its edge: not over the action's name (its marker's lower half and its label's lines, then
+    # half a role's box) ...
     name_px = 12 + LINE_PX * max([label.count("<br>") + 1 for label in labels.get("action", [])] or [1]) + 11
-    highest = [at for at in ROLE_ATS if at * scale[1] >= name_px] or [max(ROLE_ATS)]
+    # nor over the argument's marker (its label is under it)
+    highest = [at for at in ROLE_ATS if name_px <= at * scale[1] <= scale[1] - 22] or [ROLE_ATS[0]]
     for e in graph["edges"]:
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         w = weights.get((e["source"], e["target"]))
