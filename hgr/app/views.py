@@ -246,7 +246,7 @@ class Views:
         alignments = []
         for side, other in zip(CAPTIONS, reversed(CAPTIONS)):
             name = side.upper()
-            graphs.append(viz.graph_figure(out[side], 0, height=360, highlight=out[side]["differs"],
+            graphs.append(viz.graph_figure(out[side], 0, highlight=out[side]["differs"],
                                            title=f"Caption {name} · red ring: not in {other.upper()}"))
             title = f"Caption {name} on {html.escape(out['clip'])}: frames each node attended to"
             alignments.append(viz.alignment_html(out[side]["alignment"], out[side]["graph"], thumbs, title))
