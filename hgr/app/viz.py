@@ -123,6 +123,8 @@ PLOT_CHARACTERS = 45       # crowded; about 48 characters of 13 px text span it
 LEGEND_PX = 48             # what the legend and bottom margin take of a graph's height (420 px: a 310 px plot)
 MARGIN_SLOTS = 2.0         # the x range's margins, in slots: one each side, half a crowded row's label (graph_figure)
 LINE_PX = 16               # one line of a node's 13 px label
+MARKER_PX = 24             # an action's or entity's marker
+ROLE_HALF_PX = 9.0         # half a role label's height ("ARG0" measured 36x18 px in Chromium)
 
 
 def role_box(text: str, x: float, y: float, scale: tuple[float, float],
@@ -130,7 +132,7 @@ def role_box(text: str, x: float, y: float, scale: tuple[float, float],
     """The box (left, bottom, right, top, in px on a phone) of a role's label written at (x, y), `pad` px wider
     each way to keep neighbours clear, `scale` px a unit of x and of y: 11 px text in a bordered box ("ARG0" measured
     36x18 px in Chromium)."""
-    half_w, half_h = (6.5 * len(text) + 10) / 2 + pad, 9.0 + pad
+    half_w, half_h = (6.5 * len(text) + 10) / 2 + pad, ROLE_HALF_PX + pad
     cx, cy = x * scale[0], y * scale[1]
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
@@ -165,6 +167,11 @@ def role_places(roles: Sequence[tuple[str, Sequence[tuple[float, float]]]], scal
         if not moved:
             break
     return chosen
+
+
+def label_lines(labels: Sequence[str]) -> int:
+    """How many lines the longest of a row's labels takes (its leading blank lines included); 1 for no labels."""
+    return max([label.count("<br>") + 1 for label in labels] or [1])
 
 
 def line_width(row: int, width: int, slots: int = 1) -> int:
@@ -218,7 +225,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
     widest = max(Counter(n["level"] for n in graph["nodes"]).values())
     rows = {level: [n for n in graph["nodes"] if n["level"] == level] for level in ("event", "action", "entity")}
     labels = {level: row_labels(nodes, widest) for level, nodes in rows.items() if nodes}
-    lines = max([label.count("<br>") + 1 for label in labels.get("entity", [])] or [1])   # down to the lowest
+    lines = label_lines(labels.get("entity", []))      # under the entities, down to the lowest
     xs = [p[0] for p in pos.values()]
     x_lim = [min(xs) - MARGIN_SLOTS / 2, max(xs) + MARGIN_SLOTS / 2]
     layers = len(result.get("attention") or [])
@@ -227,15 +234,16 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
         title += (f"<br><span style='font-size:12px;color:#64748b'>edge width = attention in layer "
                   f"{min(layer, max(layers - 1, 0)) + 1} of {layers}</span>")
     plot_px = height - title_px(title) - LEGEND_PX
-    below = LINE_PX * lines + 18                        # px under the entities' centres: their labels' lines
+    below = MARKER_PX / 2 + 6 + LINE_PX * lines         # px under the entities' centres: their labels' lines
     y_lim = [-max(0.55, 2.35 * below / max(plot_px - below, 1)), 2.35]
     scale = (PLOT_WIDTH / (x_lim[1] - x_lim[0]), plot_px / (y_lim[1] - y_lim[0]))
     roles = []                                          # (role, the places along its edge it may be written)
     # a role's place along its edge: not over the action's name (its marker's lower half and its label's lines, then
     # half a role's box) ...
-    name_px = 12 + LINE_PX * max([label.count("<br>") + 1 for label in labels.get("action", [])] or [1]) + 11
+    name_px = MARKER_PX / 2 + LINE_PX * label_lines(labels.get("action", [])) + ROLE_HALF_PX + 2
     # nor over the argument's marker (its label is under it)
-    highest = [at for at in ROLE_ATS if name_px <= at * scale[1] <= scale[1] - 22] or [ROLE_ATS[0]]
+    marker_px = MARKER_PX / 2 + ROLE_HALF_PX + 1
+    highest = [at for at in ROLE_ATS if name_px <= at * scale[1] <= scale[1] - marker_px] or [ROLE_ATS[0]]
     for e in graph["edges"]:
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         w = weights.get((e["source"], e["target"]))
@@ -267,7 +275,7 @@ def graph_figure(result: dict, layer: int = 0, height: int = 420, highlight: Col
             type="scatter", x=[pos[n["id"]][0] for n in nodes], y=[pos[n["id"]][1] for n in nodes],
             mode="markers+text", name=level, text=labels[level],
             textposition="bottom center", hovertext=hover, hoverinfo="text", textfont=dict(size=13),
-            marker=dict(size=30 if level == "event" else 24, color=LEVEL_COLOURS[level],
+            marker=dict(size=30 if level == "event" else MARKER_PX, color=LEVEL_COLOURS[level],
                         line=dict(width=2, color="white"),
                         opacity=[1.0 if n["slot"] is not None else 0.35 for n in nodes])))
     ringed = [n["id"] for n in graph["nodes"] if n["id"] in highlight]
