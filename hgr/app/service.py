@@ -247,6 +247,10 @@ class DemoService:
         return sorted({str(p.parent) for p in self._video_paths.values() if p is not None})
 
     # ------------------------------------------------------------------------------------------------ text
+    def example(self) -> str:
+        """A query to suggest in an error message: the collection's first example, or a generic one."""
+        return (self.examples() or ["a dog is chasing a cat"])[0]
+
     def prepare(self, query: str, graph=None) -> Prepared:
         """Normalise and check a typed query, or take `graph` (a role graph in the official JSON, e.g. an edited one:
         its event node's words are the query) as it is, without parsing; ParseError says what is wrong."""
@@ -255,7 +259,7 @@ class DemoService:
             query = " ".join(edited.words)
         if not isinstance(query, str) or not query.strip():
             raise ParseError("the query is empty: type a sentence describing a video, e.g. "
-                             f"{(self.examples() or ['a dog is chasing a cat'])[0]!r}")
+                             f"{self.example()!r}")
         if len(query) > self.config.max_query_chars:
             raise ParseError(f"the query is {len(query):,} characters long; keep it under "
                              f"{self.config.max_query_chars:,} (the model reads only its first {self.cfg.max_words} "
@@ -271,7 +275,7 @@ class DemoService:
             raise ParseError(f"{' '.join(read[:8])!r} has only function words (articles, pronouns, prepositions, "
                              "auxiliaries): it names no one, nothing and no action to match, so every video would "
                              "rank by chance; say who does what, e.g. "
-                             f"{(self.examples() or ['a dog is chasing a cat'])[0]!r}")
+                             f"{self.example()!r}")
         unknown = [w for w in read if w not in vocab]
         if len(unknown) == len(read):
             raise ParseError(f"none of the words {' '.join(read[:8])!r} is in the model's vocabulary "
