@@ -312,7 +312,7 @@ def test_role_labels_never_overlap_on_a_phone(graph):
     both roles at one place, and on a phone the roles of neighbouring arguments ran into each other. Each role is
     written nearest its argument unless that overlaps a role already there; none overlap at a phone's scale (the
     label boxes measured in Chromium; tests/test_browser.py checks the drawn boxes)."""
-    from hgr.app.viz import LEGEND_PX, PLOT_WIDTH, ROLE_ATS, graph_figure, layout_positions, overlap, role_box
+    from hgr.app.viz import LEGEND_PX, PLOT_WIDTH, ROLE_ATS, graph_figure, layout_positions, overlap, role_box, title_px
 
     if graph == "shared":
         nodes = [{"id": "e", "level": "event", "role": "ROOT", "words": "a man runs and jumps a fence".split(),
@@ -338,7 +338,8 @@ def test_role_labels_never_overlap_on_a_phone(graph):
     layout = graph_figure({"graph": graph}).layout
     notes = layout["annotations"]
     xs, ys = layout["xaxis"]["range"], layout["yaxis"]["range"]
-    scale = (PLOT_WIDTH / (xs[1] - xs[0]), (420 - 44 - LEGEND_PX) / (ys[1] - ys[0]))     # a one-line title
+    plot = 420 - title_px(layout["title"]["text"]) - LEGEND_PX
+    scale = (PLOT_WIDTH / (xs[1] - xs[0]), plot / (ys[1] - ys[0]))
     boxes = [role_box(n["text"], n["x"], n["y"], scale, pad=0) for n in notes]
     assert len(notes) == sum(e["role"] != "V" for e in graph["edges"])
     assert all(overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:]), notes
